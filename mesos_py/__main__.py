@@ -1,0 +1,3 @@
+from mesos_py.agent import main
+
+main()
