@@ -1,0 +1,725 @@
+"""The Mesos containerizer as an actor.
+
+It owns every container of the agent (`_containers`, keyed `root.child`) and
+walks each through PREPARING → ISOLATING → FETCHING → RUNNING → DESTROYING.
+Every continuation runs back on this actor (`defer(self.pid, ...)`) and first
+looks the container up again: it may have been destroyed meanwhile.
+
+Checkpoint first, then act: the config is on disk before the fork, the pid
+before the command is released, the termination before anyone is told.
+Terminated containers keep their termination (on disk and here) until
+REMOVE_CONTAINER or a relaunch of the same id, so WAIT_CONTAINER answers even
+after the container ended (Mesos 1.11 answers 404 for an ended top-level
+container, which is racy for its callers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import pwd
+import shutil
+import signal
+import time
+from typing import Any, Mapping, Sequence
+
+from mesos_py.actors import (PID, Failure, Future, Process, Promise, await_all, collect, defer,
+                             dispatch, undiscardable)
+from mesos_py.actors.reaper import alive, start_time
+from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher
+from mesos_py.errors import InvalidRequest, NotFound
+from mesos_py.ids import container_id_from_key, container_key, parent_key
+from mesos_py.isolators.base import Isolator, IsolatorHandle
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
+                                                           ContainerLimitation, ContainerState,
+                                                           ContainerTermination)
+from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
+                                                ResourceStatistics, TaskState)
+from mesos_py.slave import checkpoint, paths
+
+log = logging.getLogger(__name__)
+
+MEGABYTE = 1024 * 1024
+
+
+class State(enum.Enum):
+    PREPARING = "PREPARING"
+    ISOLATING = "ISOLATING"
+    FETCHING = "FETCHING"
+    RUNNING = "RUNNING"
+    DESTROYING = "DESTROYING"
+
+
+class LaunchResult(enum.Enum):
+    SUCCESS = "SUCCESS"
+    ALREADY_LAUNCHED = "ALREADY_LAUNCHED"
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+
+
+@dataclasses.dataclass
+class Container:
+    container_id: ContainerID
+    config: ContainerConfig
+    state: State
+    since: float = dataclasses.field(default_factory=time.monotonic)
+    pid: int | None = None
+    fork_started: bool = False
+    sync_fd: int | None = None
+    forked: Promise[int | None] = dataclasses.field(default_factory=Promise)
+    status: Future[int | None] | None = None
+    launch: Future[Any] | None = None
+    limitation: ContainerLimitation | None = None
+    termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
+    discard_on_failure: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerizerFlags:
+    work_dir: str
+    runtime_dir: str
+    switch_user: bool = True
+
+
+class Containerizer(Process):
+    def __init__(self, flags: ContainerizerFlags, launcher: PosixLauncher,
+                 isolators: Sequence[IsolatorHandle]) -> None:
+        super().__init__()
+        self._flags = flags
+        self._launcher = launcher
+        self._isolators = list(isolators)
+        self._containers: dict[str, Container] = {}
+        self._terminated: dict[str, ContainerTermination] = {}
+
+    # ================================================================ launch
+    def launch(self, container_id: ContainerID, config: ContainerConfig) -> Future[LaunchResult] | LaunchResult:
+        key = container_key(container_id)
+        if key in self._containers:
+            return LaunchResult.ALREADY_LAUNCHED
+        self._check_launchable(container_id, config)
+        container = Container(container_id, config, State.PREPARING)
+        self._containers[key] = container
+        self._forget_termination(key)
+        log.info("%s: launching (command %r)", key, _describe_command(config))
+        launch = (self._runtime_pool().run(self._checkpoint_config, container_id, config)
+                  .then(defer(self.pid, lambda _: self._prepare(key)))
+                  .then(defer(self.pid, lambda infos: self._fork(key, infos)))
+                  .then(defer(self.pid, lambda pid: self._isolate(key, pid)))
+                  .then(defer(self.pid, lambda _: self._fetch(key)))
+                  .then(defer(self.pid, lambda _: self._exec(key))))
+        container.launch = launch
+        # A failed launch is answered only once the container is gone, so the
+        # caller never sees a half-launched container after the failure.
+        return launch.recover(defer(self.pid, lambda failed: self._launch_failed(key, failed)))
+
+    def _check_launchable(self, container_id: ContainerID, config: ContainerConfig) -> None:
+        if container_id.HasField("parent"):
+            parent = self._containers.get(container_key(container_id.parent))
+            if parent is None:
+                raise InvalidRequest(
+                    f"Parent container {container_key(container_id.parent)} does not exist")
+            if parent.state is State.DESTROYING:
+                raise InvalidRequest(
+                    f"Parent container {container_key(container_id.parent)} is being destroyed")
+        if config.HasField("container_info"):
+            info = config.container_info
+            if info.type != ContainerInfo.MESOS:
+                raise InvalidRequest(
+                    f"Unsupported container type: {ContainerInfo.Type.Name(info.type)}")
+            if info.HasField("mesos") and info.mesos.HasField("image"):
+                image_type = info.mesos.image.Type.Name(info.mesos.image.type)
+                raise InvalidRequest(f"Unsupported container image type: {image_type}")
+            if len(info.volumes) > 0:
+                raise InvalidRequest("Volumes in ContainerInfo are not supported by this agent's"
+                                     " isolation (no volume isolator is enabled)")
+        if config.command_info.uris:
+            raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent yet")
+        if config.HasField("user"):
+            _user_ids(config.user)  # raises for an unknown user
+
+    def _checkpoint_config(self, container_id: ContainerID, config: ContainerConfig) -> None:
+        # Runs on the blocking pool: touches only the filesystem.
+        os.makedirs(paths.container_runtime_dir(self._flags.runtime_dir, container_id),
+                    exist_ok=True)
+        _remove_file(paths.container_status_path(self._flags.runtime_dir, container_id))
+        _remove_file(paths.container_pid_path(self._flags.work_dir, container_id))
+        _remove_file(paths.container_termination_path(self._flags.work_dir, container_id))
+        os.makedirs(config.directory, mode=0o750, exist_ok=True)
+        if config.HasField("user"):
+            uid, gid, _ = _user_ids(config.user)
+            os.chown(config.directory, uid, gid)
+        checkpoint.checkpoint_message(
+            paths.container_config_path(self._flags.work_dir, container_id), config)
+
+    def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
+        container = self._live(key, "preparing")
+        standalone = _is_standalone(container.config)
+        handles = [h for h in self._isolators if h.supports(container.container_id, standalone)]
+        infos: list[ContainerLaunchInfo] = []
+
+        def step(index: int, info: ContainerLaunchInfo | None) -> Future[Any] | list[ContainerLaunchInfo]:
+            if info is not None:
+                infos.append(info)
+            if index == len(handles):
+                return infos
+            self._live(key, "preparing")
+            return dispatch(handles[index].pid, Isolator.prepare, container.container_id,
+                            container.config).then(defer(self.pid, lambda i: step(index + 1, i)))
+
+        # Isolators prepare one after another, in isolation order, so a later
+        # one can rely on what an earlier one set up.
+        return Future.ready(None).then(lambda _: step(0, None))
+
+    def _fork(self, key: str, infos: list[ContainerLaunchInfo]) -> Future[int]:
+        container = self._live(key, "forking")
+        container.fork_started = True
+        request = self._launch_request(container, infos)
+        read_fd, container.sync_fd = os.pipe2(os.O_CLOEXEC)
+        try:
+            forked = self._launcher.fork(request, read_fd)
+        finally:
+            os.close(read_fd)
+        forked.on_any(lambda f: container.forked.set(f.value() if f.is_ready() else None))
+        return forked.then(defer(self.pid, lambda pid: self._after_fork(key, pid, request)))
+
+    def _after_fork(self, key: str, pid: int, request: LaunchRequest) -> Future[int]:
+        container = self._containers.get(key)
+        if container is None or container.state is State.DESTROYING:
+            # Closing the sync pipe (on destroy) makes the child exit unrun.
+            raise Failure("Container destroyed while forking")
+        container.pid = pid
+        container.status = self._launcher.wait(pid, request.status_path)
+        container.status.on_any(defer(self.pid, lambda _: self._reaped(key)))
+        log.info("%s: forked pid %d", key, pid)
+        record = f"{pid} {start_time(pid) or 0}"
+        # The pid must be on disk before the command may run: a restarted
+        # agent has to find every process it ever released.
+        return self._runtime_pool().run(
+            checkpoint.checkpoint_text,
+            paths.container_pid_path(self._flags.work_dir, container.container_id),
+            record).then(lambda _: pid)
+
+    def _isolate(self, key: str, pid: int) -> Future[Any]:
+        container = self._transition(key, State.ISOLATING)
+        standalone = _is_standalone(container.config)
+        handles = [h for h in self._isolators if h.supports(container.container_id, standalone)]
+        for handle in handles:
+            dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
+                defer(self.pid, lambda limitation: self._limited(key, limitation)))
+        return collect([dispatch(h.pid, Isolator.isolate, container.container_id, pid)
+                        for h in handles])
+
+    def _fetch(self, key: str) -> None:
+        self._transition(key, State.FETCHING)  # nothing to fetch: uris are refused up front
+
+    def _exec(self, key: str) -> LaunchResult:
+        container = self._transition(key, State.RUNNING)
+        assert container.sync_fd is not None
+        os.write(container.sync_fd, b"\x01")
+        self._close_sync(container)
+        return LaunchResult.SUCCESS
+
+    def _launch_failed(self, key: str, failed: Future[Any]) -> Future[Any]:
+        container = self._containers.get(key)
+        if container is None:
+            return failed
+        if container.state is not State.DESTROYING:
+            log.warning("%s: launch failed: %s", key,
+                        failed.failure() if failed.is_failed() else "discarded")
+            container.discard_on_failure = True
+        return self.destroy(container.container_id).then(lambda _: failed)
+
+    def _launch_request(self, container: Container, infos: list[ContainerLaunchInfo]) -> LaunchRequest:
+        config = container.config
+        command = config.command_info
+        env: dict[str, str] = {"MESOS_SANDBOX": config.directory}
+        for info in infos:
+            env.update({v.name: v.value for v in info.environment.variables})
+        env.update({v.name: v.value for v in command.environment.variables
+                    if v.type != v.SECRET})
+        shell = command.shell if command.HasField("shell") else True
+        if shell:
+            argv, path = ["sh", "-c", command.value], "/bin/sh"
+        else:
+            argv, path = list(command.arguments), command.value
+        uid = gid = None
+        groups: list[int] = []
+        if config.HasField("user"):
+            uid, gid, groups = _user_ids(config.user)
+        for info in infos:
+            groups.extend(info.supplementary_groups)
+        return LaunchRequest(
+            argv=argv, path=path, shell=shell, env=env, cwd=config.directory,
+            status_path=paths.container_status_path(self._flags.runtime_dir,
+                                                    container.container_id),
+            stdout_path=os.path.join(config.directory, "stdout"),
+            stderr_path=os.path.join(config.directory, "stderr"),
+            uid=uid, gid=gid, groups=groups)
+
+    # =============================================================== destroy
+    def destroy(self, container_id: ContainerID) -> Future[ContainerTermination | None]:
+        """Kills every process of the container (children first) and cleans up.
+
+        Ready with the termination; None for an unknown container.
+        """
+        key = container_key(container_id)
+        container = self._containers.get(key)
+        if container is None:
+            return Future.ready(self._terminated.get(key))
+        if container.state is not State.DESTROYING:
+            self._transition(key, State.DESTROYING)
+            children = [c.container_id for k, c in self._containers.items()
+                        if parent_key(k) == key]
+            await_all([self.destroy(child) for child in children]).then(
+                defer(self.pid, lambda _: self._destroy_after_children(key)))
+        return undiscardable(container.termination.future)
+
+    def _destroy_after_children(self, key: str) -> None:
+        container = self._containers[key]
+        self._close_sync(container)
+        if container.launch is not None and container.launch.is_pending():
+            container.launch.discard()
+        if not container.fork_started:
+            container.forked.set(None)  # DESTROYING: `_fork` will refuse to start
+        # Whatever the launch reached, wait for its fork to settle so that no
+        # process is left behind unknown.
+        container.forked.future.then(defer(self.pid, lambda pid: self._destroy_launcher(key, pid)))
+
+    def _destroy_launcher(self, key: str, pid: int | None) -> None:
+        container = self._containers[key]
+        # Isolators are cleaned up only once the launch has settled: a
+        # `prepare` or `isolate` still in flight must not race its `cleanup`.
+        launch_settled = _settled(container.launch)
+        if pid is None:
+            launch_settled.then(defer(self.pid, lambda _: self._destroy_cleanup(key, None)))
+            return
+        status = container.status or self._launcher.wait(pid, paths.container_status_path(
+            self._flags.runtime_dir, container.container_id))
+        killed = self._launcher.destroy(pid)
+        killed.on_failed(lambda message: log.error("%s: %s", key, message))
+        await_all([killed, status, launch_settled]).then(
+            defer(self.pid, lambda _: self._destroy_cleanup(
+                key, status.value() if status.is_ready() else None)))
+
+    def _destroy_cleanup(self, key: str, status: int | None) -> None:
+        container = self._containers[key]
+        standalone = _is_standalone(container.config)
+        handles = [h for h in reversed(self._isolators)
+                   if h.supports(container.container_id, standalone)]
+
+        # Cleanup runs in reverse isolation order, each after the previous.
+        chain: Future[Any] = Future.ready(None)
+        for handle in handles:
+            chain = chain.recover(lambda _: None).then(
+                lambda _, h=handle: dispatch(h.pid, Isolator.cleanup, container.container_id)
+                .on_failed(lambda m, name=h.name: log.error("%s: %s cleanup failed: %s",
+                                                            key, name, m)))
+        chain.recover(lambda _: None).then(
+            defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+
+    def _destroy_checkpoint(self, key: str, status: int | None) -> None:
+        container = self._containers[key]
+        termination = self._termination_of(container, status)
+        if container.discard_on_failure:
+            self._finish_destroy(key, termination)
+            self._runtime_pool().run(self._remove_records, container.container_id)
+            return
+        self._runtime_pool().run(
+            checkpoint.checkpoint_message,
+            paths.container_termination_path(self._flags.work_dir, container.container_id),
+            termination).on_any(defer(self.pid, lambda f: self._after_termination_checkpoint(
+                key, termination, f)))
+
+    def _after_termination_checkpoint(self, key: str, termination: ContainerTermination,
+                                      written: Future[Any]) -> None:
+        if written.is_failed():
+            log.error("%s: failed to checkpoint termination: %s", key, written.failure())
+        self._terminated[key] = termination
+        self._finish_destroy(key, termination)
+
+    def _finish_destroy(self, key: str, termination: ContainerTermination) -> None:
+        container = self._containers.pop(key)
+        log.info("%s: terminated (%s) after %.3fs in DESTROYING", key,
+                 _describe_termination(termination), time.monotonic() - container.since)
+        container.termination.set(termination)
+
+    def _termination_of(self, container: Container, status: int | None) -> ContainerTermination:
+        termination = ContainerTermination()
+        if status is not None:
+            termination.status = status
+        limitation = container.limitation
+        if limitation is not None:
+            termination.state = TaskState.TASK_FAILED
+            if limitation.HasField("reason"):
+                termination.reason = limitation.reason
+            termination.message = limitation.message
+            termination.limited_resources.extend(limitation.resources)
+        elif status is None and container.pid is not None:
+            termination.message = "Exit status of the container is unknown"
+        return termination
+
+    def _reaped(self, key: str) -> None:
+        container = self._containers.get(key)
+        if container is None or container.state is State.DESTROYING:
+            return
+        log.info("%s: first process (pid %s) exited", key, container.pid)
+        self.destroy(container.container_id)
+
+    def _limited(self, key: str, limitation: ContainerLimitation) -> None:
+        container = self._containers.get(key)
+        if container is None or container.state is State.DESTROYING:
+            return
+        log.info("%s: limited: %s", key, limitation.message)
+        container.limitation = limitation
+        self.destroy(container.container_id)
+
+    # ====================================================== wait/kill/remove
+    def wait(self, container_id: ContainerID) -> Future[ContainerTermination | None] | ContainerTermination | None:
+        key = container_key(container_id)
+        container = self._containers.get(key)
+        if container is not None:
+            return undiscardable(container.termination.future)
+        return self._terminated.get(key)
+
+    def kill(self, container_id: ContainerID, signum: int) -> bool:
+        """Signals the container's first process; SIGKILL destroys it.
+
+        False if there is no such running container.
+        """
+        key = container_key(container_id)
+        container = self._containers.get(key)
+        if container is None:
+            return False
+        log.info("%s: sending %s in state %s", key, _signal_name(signum), container.state.value)
+        if container.pid is None or signum == signal.SIGKILL:
+            self.destroy(container_id)
+            return True
+        self._launcher.kill(container.pid, signum)
+        return True
+
+    def remove(self, container_id: ContainerID) -> Future[None]:
+        """Deletes the sandbox, runtime and checkpoint of an ended container."""
+        key = container_key(container_id)
+        if key in self._containers:
+            raise InvalidRequest(f"Container {key} has not terminated yet")
+        if key not in self._terminated:
+            raise NotFound(f"Container {key} cannot be found")
+        if any(parent_key(k) == key for k in self._containers):
+            raise InvalidRequest(f"Container {key} still has running nested containers")
+        sandbox = self._sandbox_of(container_id)
+        del self._terminated[key]
+        for child in [k for k in self._terminated if k.startswith(key + ".")]:
+            del self._terminated[child]
+        log.info("%s: removing sandbox %s", key, sandbox)
+        return self._runtime_pool().run(self._remove_all, container_id, sandbox)
+
+    def _sandbox_of(self, container_id: ContainerID) -> str:
+        if not container_id.HasField("parent"):
+            return paths.standalone_sandbox(self._flags.work_dir, container_id)
+        return paths.nested_sandbox(self._sandbox_of(container_id.parent), container_id)
+
+    def _remove_all(self, container_id: ContainerID, sandbox: str) -> None:
+        self._remove_records(container_id)
+        shutil.rmtree(sandbox, ignore_errors=True)
+
+    def _remove_records(self, container_id: ContainerID) -> None:
+        shutil.rmtree(paths.container_meta_dir(self._flags.work_dir, container_id),
+                      ignore_errors=True)
+        shutil.rmtree(paths.container_runtime_dir(self._flags.runtime_dir, container_id),
+                      ignore_errors=True)
+
+    def _forget_termination(self, key: str) -> None:
+        self._terminated.pop(key, None)
+
+    # ========================================================= usage/status
+    def containers(self) -> list[tuple[ContainerID, bool]]:
+        """Every live container, with whether it is standalone."""
+        return [(c.container_id, _is_standalone(c.config)) for c in self._containers.values()]
+
+    def usage(self, container_id: ContainerID) -> Future[ResourceStatistics]:
+        container = self._get(container_id)
+        standalone = _is_standalone(container.config)
+        futures = [dispatch(h.pid, Isolator.usage, container_id) for h in self._isolators
+                   if h.supports(container_id, standalone)]
+        config = container.config
+        return await_all(futures).then(lambda done: _merge_usage(container_id, done, config))
+
+    def status(self, container_id: ContainerID) -> Future[ContainerStatus]:
+        container = self._get(container_id)
+        standalone = _is_standalone(container.config)
+        futures = [dispatch(h.pid, Isolator.status, container_id) for h in self._isolators
+                   if h.supports(container_id, standalone)]
+        pid = container.pid
+
+        def merge(done: list[Future[ContainerStatus]]) -> ContainerStatus:
+            result = ContainerStatus()
+            for future in done:
+                if future.is_ready():
+                    result.MergeFrom(future.value())
+            result.container_id.CopyFrom(container_id)
+            if pid is not None:
+                result.executor_pid = pid
+            return result
+
+        return await_all(futures).then(merge)
+
+    # ============================================================== recover
+    def recover(self, boot_changed: bool) -> Future[None]:
+        """Rebuilds every container from `<work_dir>/meta/containers`.
+
+        A corrupt checkpoint is logged and that container skipped; the others
+        are still recovered. After a reboot nothing can still be running.
+        """
+        root = paths.meta_dir(self._flags.work_dir)
+        return self._runtime_pool().run(_scan_checkpoints, root).then(
+            defer(self.pid, lambda found: self._recover_containers(found, boot_changed)))
+
+    def _recover_containers(self, found: list["Checkpointed"], boot_changed: bool) -> Future[Any]:
+        states: list[ContainerState] = []
+        for record in found:
+            state = self._recover_one(record, boot_changed)
+            if state is not None:
+                states.append(state)
+        log.info("Recovered %d running and %d terminated containers",
+                 len(self._containers), len(self._terminated))
+        recovered = await_all([dispatch(h.pid, Isolator.recover,
+                                        [s for s in states if h.supports(
+                                            s.container_id, True)], [])
+                               for h in self._isolators])
+        return recovered.then(defer(self.pid, lambda _: self._watch_recovered()))
+
+    def _recover_one(self, record: "Checkpointed", boot_changed: bool) -> ContainerState | None:
+        key = container_key(record.container_id)
+        if record.error:
+            log.error("%s: skipping recovery: %s", key, record.error)
+            return None
+        if record.termination is not None:
+            self._terminated[key] = record.termination
+            return None
+        assert record.config is not None
+        pid = record.pid
+        if pid is None or boot_changed or record.pid_start != start_time(pid) or not alive(pid):
+            termination = self._termination_while_down(record, boot_changed)
+            self._terminated[key] = termination
+            self._runtime_pool().run(
+                checkpoint.checkpoint_message,
+                paths.container_termination_path(self._flags.work_dir, record.container_id),
+                termination)
+            log.info("%s: ended while the agent was down (%s)", key,
+                     _describe_termination(termination))
+            return None
+        container = Container(record.container_id, record.config, State.RUNNING, pid=pid)
+        container.forked.set(pid)
+        self._containers[key] = container
+        log.info("%s: recovered running container with pid %d", key, pid)
+        return ContainerState(container_id=record.container_id, pid=pid,
+                              directory=record.config.directory)
+
+    def _termination_while_down(self, record: "Checkpointed",
+                                boot_changed: bool) -> ContainerTermination:
+        termination = ContainerTermination()
+        if record.pid is None:
+            termination.message = "Container launch was interrupted by an agent restart"
+            return termination
+        status = _read_status_file(paths.container_status_path(self._flags.runtime_dir,
+                                                               record.container_id))
+        if status is not None and not boot_changed:
+            termination.status = status
+        else:
+            termination.message = ("The agent host rebooted while the container ran"
+                                   if boot_changed else "Exit status of the container is unknown")
+        return termination
+
+    def _watch_recovered(self) -> None:
+        for key, container in self._containers.items():
+            assert container.pid is not None
+            container.status = self._launcher.wait(container.pid, paths.container_status_path(
+                self._flags.runtime_dir, container.container_id))
+            container.status.on_any(defer(self.pid, lambda _, k=key: self._reaped(k)))
+            standalone = _is_standalone(container.config)
+            for handle in self._isolators:
+                if handle.supports(container.container_id, standalone):
+                    dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
+                        defer(self.pid, lambda limitation, k=key: self._limited(k, limitation)))
+
+    # =============================================================== helpers
+    def _live(self, key: str, stage: str) -> Container:
+        container = self._containers.get(key)
+        if container is None or container.state is State.DESTROYING:
+            raise Failure(f"Container destroyed during {stage}")
+        return container
+
+    def _transition(self, key: str, state: State) -> Container:
+        container = self._live(key, state.value.lower())
+        now = time.monotonic()
+        log.info("%s: transitioned from %s to %s after %.3fms", key, container.state.value,
+                 state.value, (now - container.since) * 1000)
+        container.state, container.since = state, now
+        return container
+
+    def _get(self, container_id: ContainerID) -> Container:
+        container = self._containers.get(container_key(container_id))
+        if container is None:
+            raise NotFound(f"Unknown container {container_key(container_id)}")
+        return container
+
+    def _close_sync(self, container: Container) -> None:
+        if container.sync_fd is not None:
+            os.close(container.sync_fd)
+            container.sync_fd = None
+
+    def _runtime_pool(self) -> Any:
+        return self.runtime.pool
+
+
+# ================================================================ recovery IO
+@dataclasses.dataclass
+class Checkpointed:
+    container_id: ContainerID
+    config: ContainerConfig | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    termination: ContainerTermination | None = None
+    error: str | None = None
+
+
+def _scan_checkpoints(root: str) -> list[Checkpointed]:
+    """Every container under `root/containers`, parents before children."""
+    found: list[Checkpointed] = []
+
+    def walk(directory: str, parent: ContainerID | None) -> None:
+        containers = os.path.join(directory, "containers")
+        if not os.path.isdir(containers):
+            return
+        for name in sorted(os.listdir(containers)):
+            container_id = ContainerID(value=name)
+            if parent is not None:
+                container_id.parent.CopyFrom(parent)
+            here = os.path.join(containers, name)
+            found.append(_read_checkpoint(here, container_id))
+            walk(here, container_id)
+
+    walk(root, None)
+    return found
+
+
+def _read_checkpoint(directory: str, container_id: ContainerID) -> Checkpointed:
+    record = Checkpointed(container_id)
+    try:
+        record.config = checkpoint.read_message(os.path.join(directory, paths.CONFIG_FILE),
+                                                ContainerConfig)
+        termination_path = os.path.join(directory, paths.TERMINATION_FILE)
+        if os.path.exists(termination_path):
+            record.termination = checkpoint.read_message(termination_path, ContainerTermination)
+        pid_path = os.path.join(directory, paths.PID_FILE)
+        if os.path.exists(pid_path):
+            fields = checkpoint.read_text(pid_path).split()
+            record.pid, record.pid_start = int(fields[0]), int(fields[1])
+    except FileNotFoundError as error:
+        record.error = f"missing checkpoint {error.filename}"
+    except (checkpoint.CheckpointError, ValueError, IndexError) as error:
+        record.error = f"corrupt checkpoint in {directory}: {error}"
+    return record
+
+
+def _settled(future: Future[Any] | None) -> Future[None]:
+    """Ready once `future` has completed, whatever the outcome."""
+    if future is None:
+        return Future.ready(None)
+    return future.then(lambda _: None).recover(lambda _: None)
+
+
+def _read_status_file(path: str) -> int | None:
+    try:
+        with open(path) as status:
+            return int(status.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+# ==================================================================== helpers
+def _merge_usage(container_id: ContainerID, done: list[Future[ResourceStatistics]],
+                 config: ContainerConfig) -> ResourceStatistics:
+    result = ResourceStatistics(timestamp=time.time())
+    for future in done:
+        if future.is_ready():
+            result.MergeFrom(future.value())
+        else:
+            log.warning("%s: skipping a usage statistic: %s", container_key(container_id),
+                        future.failure() if future.is_failed() else "discarded")
+    result.timestamp = time.time()
+    cpus = _scalar(config, "cpus")
+    mem = _scalar(config, "mem")
+    limits: Mapping[str, Any] = config.limits
+    if cpus is not None:
+        result.cpus_soft_limit = cpus
+    if "cpus" in limits:
+        value = limits["cpus"].value
+        result.cpus_limit = float(os.cpu_count() or 1) if value == float("inf") else value
+    if mem is not None:
+        result.mem_soft_limit_bytes = int(mem * MEGABYTE)
+    if "mem" in limits:
+        value = limits["mem"].value
+        result.mem_limit_bytes = (_total_memory() if value == float("inf")
+                                  else int(value) * MEGABYTE)
+    elif mem is not None:
+        result.mem_limit_bytes = int(mem * MEGABYTE)
+    return result
+
+
+def _scalar(config: ContainerConfig, name: str) -> float | None:
+    values = [r.scalar.value for r in config.resources if r.name == name and r.HasField("scalar")]
+    return sum(values) if values else None
+
+
+def _total_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _is_standalone(config: ContainerConfig) -> bool:
+    return not config.HasField("executor_info")
+
+
+def _user_ids(user: str) -> tuple[int, int, list[int]]:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise InvalidRequest(f"Failed to get user information for '{user}': no such user")
+    return entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _describe_command(config: ContainerConfig) -> str:
+    command = config.command_info
+    if command.HasField("shell") and not command.shell:
+        return " ".join([command.value] + list(command.arguments[1:]))
+    return command.value
+
+
+def _describe_termination(termination: ContainerTermination) -> str:
+    if termination.HasField("status"):
+        status = termination.status
+        if os.WIFEXITED(status):
+            text = f"exit code {os.WEXITSTATUS(status)}"
+        elif os.WIFSIGNALED(status):
+            text = f"killed by {_signal_name(os.WTERMSIG(status))}"
+        else:
+            text = f"status {status}"
+    else:
+        text = "status unknown"
+    return f"{text}; {termination.message}" if termination.message else text
+

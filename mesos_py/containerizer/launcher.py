@@ -1,0 +1,248 @@
+"""Launchers: how a container's first process is created, signalled and killed.
+
+`ForkServer` is the agent's handle on the fork server process (see
+`forkserver.py`); it lives on the IO loop. `PosixLauncher` is Mesos's posix
+launcher: no namespaces, the container is the session its first process
+leads, and destroying it kills every process of that session.
+
+A launcher is a plain object owned by the Containerizer and called on its
+thread; the futures it returns complete on other threads.
+"""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+from mesos_py.actors import Failure, Future, Promise, Runtime
+from mesos_py.actors.reaper import alive
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class LaunchRequest:
+    """Everything the fork server needs to start one container."""
+
+    argv: list[str]
+    path: str  # executable (looked up in PATH) when not a shell command
+    shell: bool
+    env: dict[str, str]
+    cwd: str
+    status_path: str
+    stdout_path: str
+    stderr_path: str
+    uid: int | None = None
+    gid: int | None = None
+    groups: list[int] = dataclasses.field(default_factory=list)
+
+
+class ForkServer:
+    """Spawns the fork server and talks to it over a SOCK_SEQPACKET pair."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._launches: dict[int, Promise[int]] = {}
+        self._exits: dict[int, Promise[int | None]] = {}
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-m", "mesos_py.containerizer.forkserver"],
+                os.environ, setsid=True,
+                file_actions=[(os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)])
+        finally:
+            theirs.close()
+        self.exited = runtime.reaper.reap(self.pid)
+        self.exited.on_any(lambda _: runtime.io.call_soon(self._lost))
+        runtime.io.call_soon(self._register)
+        log.info("Fork server started with pid %d", self.pid)
+
+    def _register(self) -> None:
+        self._runtime.io.loop.add_reader(self._sock.fileno(), self._receive)
+
+    # ------------------------------------------------------------ requests
+    def launch(self, request: LaunchRequest, sync_fd: int) -> Future[int]:
+        """Forks a container init; the future holds its pid."""
+        promise: Promise[int] = Promise()
+        fds = [sync_fd]
+        try:
+            fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            for path in (request.stdout_path, request.stderr_path):
+                fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                                   0o644))
+            with self._lock:
+                self._seq += 1
+                message = dataclasses.asdict(request) | {"op": "launch", "seq": self._seq}
+                self._launches[self._seq] = promise
+                self._sock.sendmsg([json.dumps(message).encode()],
+                                   [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        except OSError as error:
+            with self._lock:
+                self._launches.pop(self._seq, None)
+            promise.fail(f"Failed to reach the fork server: {error}")
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+        return promise.future
+
+    def exit_of(self, pid: int) -> Future[int | None] | None:
+        """The exit status of a child it launched (None if not its child)."""
+        with self._lock:
+            promise = self._exits.get(pid)
+        return promise.future if promise else None
+
+    def stop(self) -> None:
+        """Disconnects; the server lingers until its last container exits."""
+        self._runtime.io.call_soon(self._close)
+
+    # ------------------------------------------------------------ IO loop
+    def _receive(self) -> None:
+        try:
+            data = self._sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self._close()
+            return
+        message: dict[str, Any] = json.loads(data)
+        op = message.get("op")
+        if op == "launched":
+            with self._lock:
+                promise = self._launches.pop(message["seq"])
+                self._exits[message["pid"]] = Promise()
+            promise.set(message["pid"])
+        elif op == "exited":
+            with self._lock:
+                exit_promise = self._exits.pop(message["pid"], None)
+            if exit_promise is not None:
+                exit_promise.set(message["status"])
+        elif op == "error":
+            with self._lock:
+                failed = self._launches.pop(message.get("seq"), None)
+            if failed is not None:
+                failed.fail(f"Fork server: {message.get('message')}")
+
+    def _close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self._runtime.io.loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+        self._fail_pending("Fork server connection closed")
+
+    def _lost(self) -> None:
+        if self._sock.fileno() >= 0:
+            log.error("Fork server (pid %d) exited unexpectedly", self.pid)
+        self._close()
+
+    def _fail_pending(self, reason: str) -> None:
+        with self._lock:
+            launches, self._launches = self._launches, {}
+            exits, self._exits = self._exits, {}
+        for promise in launches.values():
+            promise.fail(reason)
+        for exit_promise in exits.values():
+            exit_promise.set(None)
+
+
+class PosixLauncher:
+    """Containers as sessions: no namespaces, tracked by their leader's pid."""
+
+    NAME = "posix"
+
+    def __init__(self, runtime: Runtime, fork_server: ForkServer) -> None:
+        self._runtime = runtime
+        self._fork_server = fork_server
+
+    def fork(self, request: LaunchRequest, sync_fd: int) -> Future[int]:
+        return self._fork_server.launch(request, sync_fd)
+
+    def wait(self, pid: int, status_path: str) -> Future[int | None]:
+        """The container's raw wait status once its first process has exited.
+
+        For processes this agent launched, the fork server reports it. For
+        recovered ones, the pidfd says when, and the status file what.
+        """
+        reported = self._fork_server.exit_of(pid)
+        if reported is not None:
+            return reported.then(
+                lambda status: status if status is not None else _read_status(status_path))
+        return self._runtime.reaper.reap(pid).then(
+            lambda _: self._status_after_exit(pid, status_path, attempts=0))
+
+    def _status_after_exit(self, pid: int, status_path: str, attempts: int) -> Future[int | None]:
+        # The old fork server writes the status file before reaping the
+        # process; while the zombie is still there, the file may be pending.
+        status = _read_status(status_path)
+        if status is not None or attempts >= 200 or not _exists(pid):
+            return Future.ready(status)
+        return self._runtime.clock.after(0.005).then(
+            lambda _: self._status_after_exit(pid, status_path, attempts + 1))
+
+    def kill(self, pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def destroy(self, pid: int, attempts: int = 0) -> Future[None]:
+        """Kills every process of the container's session, leader included.
+
+        Completes once none is left alive (zombies aside).
+        """
+        def again(survivors: int) -> Future[None] | None:
+            if survivors == 0:
+                return None
+            if attempts >= 500:
+                raise Failure(f"{survivors} processes of session {pid} survived SIGKILL")
+            return self._runtime.clock.after(0.002).then(
+                lambda _: self.destroy(pid, attempts + 1))
+
+        return self._runtime.pool.run(kill_session, pid).then(again)
+
+
+def kill_session(session_id: int) -> int:
+    """SIGKILLs every live process of session `session_id`; returns how many."""
+    members = [pid for pid in _session_members(session_id) if alive(pid)]
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(members)
+
+
+def _session_members(session_id: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session_id:
+            members.append(int(entry))
+    return members
+
+
+def _exists(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")
+
+
+def _read_status(path: str) -> int | None:
+    try:
+        with open(path) as status:
+            return int(status.read().strip())
+    except (OSError, ValueError):
+        return None
+

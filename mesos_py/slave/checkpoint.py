@@ -1,0 +1,86 @@
+"""Atomic checkpoints: write a temp file, fsync it, rename it, fsync the directory.
+
+Protobuf checkpoints use stout's record framing (a native-endian uint32 length,
+then the serialized message), as Mesos's `state::checkpoint` does, so a
+truncated file is detected instead of silently parsing as a shorter message.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+M = TypeVar("M", bound=Message)
+_LENGTH = struct.Struct("=I")
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that exists but cannot be read back."""
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(temporary, path)
+    except BaseException:
+        _unlink_quietly(temporary)
+        raise
+    _fsync_directory(directory)
+
+
+def checkpoint_message(path: str, message: Message) -> None:
+    payload = message.SerializeToString()
+    write_atomic(path, _LENGTH.pack(len(payload)) + payload)
+
+
+def checkpoint_text(path: str, text: str) -> None:
+    write_atomic(path, text.encode())
+
+
+def read_message(path: str, cls: type[M]) -> M:
+    """Reads one framed message; FileNotFoundError if absent."""
+    with open(path, "rb") as source:
+        data = source.read()
+    if len(data) < _LENGTH.size:
+        raise CheckpointError(f"'{path}' is truncated (no length header)")
+    (length,) = _LENGTH.unpack_from(data)
+    payload = data[_LENGTH.size:]
+    if len(payload) != length:
+        raise CheckpointError(
+            f"'{path}' holds {len(payload)} bytes of a {length}-byte record (truncated or corrupt)")
+    message = cls()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as error:
+        raise CheckpointError(f"'{path}' does not parse as {cls.DESCRIPTOR.full_name}: {error}")
+    return message
+
+
+def read_text(path: str) -> str:
+    with open(path) as source:
+        return source.read()
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
