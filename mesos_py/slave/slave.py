@@ -1,0 +1,211 @@
+"""The Slave actor: the agent's top-level state and the Operator API calls.
+
+HTTP handlers dispatch decoded `agent.Call`s to the methods named in
+`mesos_py/http/api.py`; each returns an `agent.Response`, `None` (an empty
+200), or raises a typed `Failure` that the HTTP layer maps to a status code.
+Container calls go down to the Containerizer; nothing calls back up.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from mesos_py import __version__
+from mesos_py.actors import PID, Failure, Future, Process, await_all, defer, dispatch
+from mesos_py.containerizer.containerizer import Containerizer, LaunchResult
+from mesos_py.errors import InvalidRequest, NotFound
+from mesos_py.flags import Flags
+from mesos_py.ids import container_key
+from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig, ContainerTermination
+from mesos_py.protos.mesos.v1 import mesos_pb2
+from mesos_py.protos.mesos.v1.agent import agent_pb2
+from mesos_py.slave import checkpoint, paths
+
+log = logging.getLogger(__name__)
+
+# The Mesos release whose agent API this agent implements.
+MESOS_API_VERSION = "1.11.0"
+
+
+class State(enum.Enum):
+    RECOVERING = "RECOVERING"
+    RUNNING = "RUNNING"
+
+
+class Accepted:
+    """A call answered 202 Accepted with no body (e.g. a container id in use)."""
+
+
+ACCEPTED = Accepted()
+
+
+class Slave(Process):
+    def __init__(self, flags: Flags, containerizer: PID[Containerizer],
+                 recovered: threading.Event) -> None:
+        super().__init__()
+        self._flags = flags
+        self._containerizer = containerizer
+        self._state = State.RECOVERING
+        # Published for the HTTP layer, which answers 503 until it is set.
+        self._recovered = recovered
+
+    # ============================================================== recovery
+    def recover(self) -> Future[None]:
+        boot_changed = self._boot_changed()
+        if boot_changed:
+            log.warning("The host rebooted since the last run: no container can still be running")
+        return dispatch(self._containerizer, Containerizer.recover, boot_changed).then(
+            defer(self.pid, lambda _: self._recovered_all()))
+
+    def _boot_changed(self) -> bool:
+        previous = _read_optional(paths.boot_id_path(self._flags.work_dir))
+        return previous is not None and previous.strip() != _boot_id()
+
+    def _recovered_all(self) -> None:
+        checkpoint.checkpoint_text(paths.boot_id_path(self._flags.work_dir), _boot_id())
+        self._state = State.RUNNING
+        self._recovered.set()
+        log.info("Finished recovery; serving the Operator API")
+
+    # ===================================================== simple responses
+    def get_health(self, call: agent_pb2.Call) -> agent_pb2.Response:
+        response = agent_pb2.Response(type=agent_pb2.Response.GET_HEALTH)
+        response.get_health.healthy = True
+        return response
+
+    def get_flags(self, call: agent_pb2.Call) -> agent_pb2.Response:
+        response = agent_pb2.Response(type=agent_pb2.Response.GET_FLAGS)
+        for name, value in sorted(self._flags.as_strings().items()):
+            response.get_flags.flags.add(name=name, value=value)
+        return response
+
+    def get_version(self, call: agent_pb2.Call) -> agent_pb2.Response:
+        response = agent_pb2.Response(type=agent_pb2.Response.GET_VERSION)
+        response.get_version.version_info.CopyFrom(version_info())
+        return response
+
+    # ============================================================ containers
+    def get_containers(self, call: agent_pb2.Call) -> Future[agent_pb2.Response]:
+        show_nested = call.get_containers.show_nested
+        show_standalone = call.get_containers.show_standalone
+        return dispatch(self._containerizer, Containerizer.containers).then(
+            lambda containers: self._describe_containers(
+                [container_id for container_id, standalone in containers
+                 if (show_nested or not container_id.HasField("parent"))
+                 and (show_standalone or not standalone or container_id.HasField("parent"))]))
+
+    def _describe_containers(self, container_ids: list[mesos_pb2.ContainerID]) -> Future[agent_pb2.Response]:
+        statuses = [dispatch(self._containerizer, Containerizer.status, c) for c in container_ids]
+        usages = [dispatch(self._containerizer, Containerizer.usage, c) for c in container_ids]
+
+        def build(_: Any) -> agent_pb2.Response:
+            response = agent_pb2.Response(type=agent_pb2.Response.GET_CONTAINERS)
+            response.get_containers.SetInParent()
+            for container_id, status, usage in zip(container_ids, statuses, usages):
+                if status.is_failed() and usage.is_failed():
+                    continue  # destroyed while we were asking
+                entry = response.get_containers.containers.add()
+                entry.container_id.CopyFrom(container_id)
+                if status.is_ready():
+                    entry.container_status.CopyFrom(status.value())
+                if usage.is_ready():
+                    entry.resource_statistics.CopyFrom(usage.value())
+            return response
+
+        return await_all(statuses + usages).then(build)
+
+    def launch_container(self, call: agent_pb2.Call) -> Future[Any]:
+        launch = call.launch_container
+        config = ContainerConfig()
+        config.command_info.CopyFrom(launch.command)
+        config.resources.extend(launch.resources)
+        for name, scalar in launch.limits.items():
+            config.limits[name].CopyFrom(scalar)
+        if launch.HasField("container"):
+            config.container_info.CopyFrom(launch.container)
+        if self._flags.switch_user and launch.command.HasField("user"):
+            config.user = launch.command.user
+        container_id = launch.container_id
+        if container_id.HasField("parent"):
+            raise InvalidRequest("Nested containers are not supported by this agent yet")
+        config.directory = paths.standalone_sandbox(self._flags.work_dir, container_id)
+        return dispatch(self._containerizer, Containerizer.launch, container_id, config).then(
+            lambda result: ACCEPTED if result is LaunchResult.ALREADY_LAUNCHED else None
+        ).recover(_launch_failure)
+
+    def wait_container(self, call: agent_pb2.Call) -> Future[agent_pb2.Response]:
+        container_id = call.wait_container.container_id
+        return dispatch(self._containerizer, Containerizer.wait, container_id).then(
+            lambda termination: _wait_response(container_id, termination))
+
+    def kill_container(self, call: agent_pb2.Call) -> Future[None]:
+        kill = call.kill_container
+        container_id = kill.container_id
+        signum = kill.signal if kill.HasField("signal") else signal.SIGKILL
+        if not 0 < signum < signal.NSIG:
+            raise InvalidRequest(f"Invalid signal {signum}")
+
+        def found(killed: bool) -> None:
+            if not killed:
+                raise NotFound(f"Container '{container_key(container_id)}' cannot be found"
+                               " (or is already killed)")
+
+        return dispatch(self._containerizer, Containerizer.kill, container_id, signum).then(found)
+
+    def remove_container(self, call: agent_pb2.Call) -> Future[None]:
+        return dispatch(self._containerizer, Containerizer.remove,
+                        call.remove_container.container_id).then(lambda _: None)
+
+
+def _launch_failure(launch: Future[Any]) -> Any:
+    # A launch failure is almost always caused by the request: Mesos answers
+    # 400 for it; typed failures (404, 503) keep their meaning. A launch that
+    # was discarded was cut short by a kill or destroy of its container.
+    if launch.is_discarded():
+        raise InvalidRequest("Container was destroyed during its launch")
+    failure = launch.as_failure()
+    if type(failure) is Failure:
+        raise InvalidRequest(failure.message)
+    raise failure
+
+
+def _wait_response(container_id: mesos_pb2.ContainerID,
+                   termination: ContainerTermination | None) -> agent_pb2.Response:
+    if termination is None:
+        raise NotFound(f"Container {container_key(container_id)} cannot be found")
+    response = agent_pb2.Response(type=agent_pb2.Response.WAIT_CONTAINER)
+    wait = response.wait_container
+    wait.SetInParent()
+    if termination.HasField("status"):
+        wait.exit_status = termination.status
+    if termination.HasField("state"):
+        wait.state = termination.state
+    if termination.HasField("reason"):
+        wait.reason = termination.reason
+    if len(termination.limited_resources):
+        wait.limitation.resources.extend(termination.limited_resources)
+    if termination.HasField("message"):
+        wait.message = termination.message
+    return response
+
+
+def version_info() -> mesos_pb2.VersionInfo:
+    return mesos_pb2.VersionInfo(version=MESOS_API_VERSION, git_tag=f"mesos-py-{__version__}")
+
+
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as boot_id:
+        return boot_id.read().strip()
+
+
+def _read_optional(path: str) -> str | None:
+    try:
+        with open(path) as source:
+            return source.read()
+    except FileNotFoundError:
+        return None
