@@ -1,0 +1,28 @@
+import os
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.agent import AgentProcess
+
+
+@pytest.fixture
+def make_agent(tmp_path) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
+
+    def make(extra_flags: list[str] | None = None, start: bool = True,
+             name: str = "agent") -> AgentProcess:
+        root = tmp_path / name
+        agent = AgentProcess(str(root / "work"), str(root / "run"), extra_flags=extra_flags)
+        os.makedirs(root, exist_ok=True)
+        agents.append(agent)
+        return agent.start() if start else agent
+
+    yield make
+    for agent in agents:
+        agent.cleanup()
+
+
+@pytest.fixture
+def agent(make_agent: Callable[..., AgentProcess]) -> AgentProcess:
+    return make_agent()
