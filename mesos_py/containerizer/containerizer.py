@@ -36,7 +36,7 @@ from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, Cont
                                                            ContainerLimitation, ContainerState,
                                                            ContainerTermination)
 from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
-                                                ResourceStatistics, TaskState)
+                                                Resource, ResourceStatistics, TaskState)
 from mesos_py.slave import checkpoint, paths
 
 log = logging.getLogger(__name__)
@@ -431,6 +431,32 @@ class Containerizer(Process):
 
     def _forget_termination(self, key: str) -> None:
         self._terminated.pop(key, None)
+
+    def update(self, container_id: ContainerID, resources: Sequence[Resource],
+               limits: Mapping[str, float]) -> Future[None]:
+        """Applies new resource requests and limits through every isolator."""
+        container = self._get(container_id)
+        if container.state is State.DESTROYING:
+            raise Failure(f"Container {container_key(container_id)} is being destroyed")
+        standalone = _is_standalone(container.config)
+        updates = [dispatch(h.pid, Isolator.update, container_id, list(resources), dict(limits))
+                   for h in self._isolators if h.supports(container_id, standalone)]
+
+        def record(_: Any) -> None:
+            del container.config.resources[:]
+            container.config.resources.extend(resources)
+            container.config.limits.clear()
+            for name, value in limits.items():
+                container.config.limits[name].value = value
+
+        return collect(updates).then(defer(self.pid, record))
+
+    def attach(self, container_id: ContainerID) -> None:
+        raise Failure("Unsupported: attaching to a container's IO needs the IO switchboard, "
+                      "which this agent does not have yet")
+
+    def prune_images(self, excluded_images: Sequence[Any]) -> None:
+        """Nothing to prune: this agent has no image provisioner yet."""
 
     # ========================================================= usage/status
     def containers(self) -> list[tuple[ContainerID, bool]]:

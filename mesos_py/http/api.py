@@ -96,8 +96,8 @@ class ApiHandler(tornado.web.RequestHandler):
     def _method_not_allowed(self) -> HttpError:
         if not self._recovered.is_set():
             return HttpError(503, "Agent has not finished recovery")
-        return HttpError(405, f"Expecting one of {{ 'POST' }}, but received '{self.request.method}'",
-                         {"Allow": "POST"})
+        return HttpError(405, "405 Method Not Allowed. Expecting one of { 'POST' }, but received "
+                              f"'{self.request.method}'.", {"Allow": "POST"})
 
     def _negotiate(self) -> MediaTypes:
         if not self._recovered.is_set():

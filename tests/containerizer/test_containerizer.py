@@ -20,7 +20,7 @@ from mesos_py.containerizer.launcher import ForkServer, PosixLauncher
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.posix import PosixCpuIsolator
 from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig, ContainerLimitation
-from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID, TaskState, TaskStatus, Value
+from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID, Resource, TaskState, TaskStatus, Value
 from tests.agent import wait_until
 
 
@@ -199,3 +199,25 @@ def test_usage_of_unknown_container_fails(harness: Harness) -> None:
     message = await_failed(dispatch(harness.containerizer, Containerizer.usage,
                                     ContainerID(value="nope")))
     assert "Unknown container nope" == message
+
+
+def test_update_reaches_isolators_and_changes_reported_limits(harness: Harness) -> None:
+    container_id, launch = harness.launch("grow", "sleep 100")
+    await_ready(launch)
+    cpus = Resource(name="cpus", type=Value.SCALAR)
+    cpus.scalar.value = 1.5
+    await_ready(dispatch(harness.containerizer, Containerizer.update, container_id, [cpus],
+                         {"mem": 256.0}))
+    usage = await_ready(dispatch(harness.containerizer, Containerizer.usage, container_id))
+    assert usage.cpus_soft_limit == 1.5
+    assert usage.mem_limit_bytes == 256 << 20
+    await_ready(dispatch(harness.containerizer, Containerizer.destroy, container_id))
+    message = await_failed(dispatch(harness.containerizer, Containerizer.update, container_id,
+                                    [cpus], {}))
+    assert message == "Unknown container grow"
+
+
+def test_attach_says_it_is_unsupported(harness: Harness) -> None:
+    message = await_failed(dispatch(harness.containerizer, Containerizer.attach,
+                                    ContainerID(value="any")))
+    assert message.startswith("Unsupported")

@@ -291,6 +291,7 @@ def test_wrong_method_is_405_with_allow(agent: AgentProcess) -> None:
     reply = agent.request("GET", "/api/v1")
     assert reply.status == 405
     assert reply.headers["allow"] == "POST"
+    assert reply.text == "405 Method Not Allowed. Expecting one of { 'POST' }, but received 'GET'."
 
 
 def test_invalid_signal_is_400(agent: AgentProcess) -> None:
