@@ -19,12 +19,11 @@ from typing import NoReturn, Sequence
 from mesos_py import flags as agent_flags
 from mesos_py.actors import Runtime, dispatch
 from mesos_py.containerizer.containerizer import Containerizer, ContainerizerFlags
-from mesos_py.containerizer.launcher import ForkServer, PosixLauncher
+from mesos_py.containerizer.launcher import PosixLauncher
 from mesos_py.http import server
 from mesos_py.isolators import create_isolators, resolve_isolation
 from mesos_py.logs import setup_logging
 from mesos_py.slave import paths
-from mesos_py.slave.checkpoint import checkpoint_text
 from mesos_py.slave.slave import Slave
 
 log = logging.getLogger("mesos_py.agent")
@@ -84,9 +83,8 @@ class Agent:
         port = sockets[0].getsockname()[1]
         self.runtime = runtime = Runtime(host=flags.ip or _advertised_ip(), port=port)
         self.isolators = create_isolators(runtime, isolation)
-        self.fork_server = ForkServer(runtime)
-        _write_pid_file(paths.fork_server_pid_path(flags.runtime_dir), self.fork_server.pid)
-        launcher = PosixLauncher(runtime, self.fork_server)
+        self.launcher = launcher = PosixLauncher(
+            runtime, paths.fork_server_pid_path(flags.runtime_dir))
         self.containerizer = runtime.spawn(
             Containerizer, ContainerizerFlags(flags.work_dir, flags.runtime_dir, flags.switch_user),
             launcher, self.isolators)
@@ -107,9 +105,11 @@ class Agent:
         if flags.master:
             log.warning("--master=%s is accepted but not used yet: this agent runs standalone "
                         "(registration with a master is not implemented)", flags.master)
-        recovery = dispatch(self.slave, Slave.recover)
-        recovery.on_failed(lambda message: (log.error("Recovery failed: %s", message),
-                                            self._stop.set()))
+        dispatch(self.slave, Slave.recover).on_failed(self._recovery_failed)
+
+    def _recovery_failed(self, message: str) -> None:
+        log.error("Recovery failed: %s", message)
+        self._stop.set()
 
     def _prepare_directories(self) -> None:
         for flag, directory in (("work_dir", self.flags.work_dir),
@@ -139,7 +139,7 @@ class Agent:
 
         self.runtime.io.call_soon(stop_http)
         done.wait(timeout=5)
-        self.fork_server.stop()
+        self.launcher.stop()
         self.runtime.stop()
         logging.shutdown()
 
@@ -150,7 +150,4 @@ def _advertised_ip() -> str:
     except OSError:
         return "127.0.0.1"
 
-
-def _write_pid_file(path: str, pid: int) -> None:
-    checkpoint_text(path, f"{pid}\n")
 

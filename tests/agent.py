@@ -108,6 +108,7 @@ class AgentProcess:
 
     def cleanup(self) -> None:
         """Ends the agent, every container it checkpointed, and its fork servers."""
+        self._remember_fork_server()
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=20)

@@ -26,3 +26,9 @@ def test_mypy_strict_on_the_actor_layer() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "mesos_py/actors"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout
+
+
+def test_mypy_on_the_whole_package() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "mesos_py"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, Union, cast, overload
 
 if TYPE_CHECKING:
     from mesos_py.actors.clock import Clock
@@ -173,13 +173,19 @@ class Future(Generic[T]):
         return True
 
     # -------------------------------------------------------- composition
-    def then(self, f: Callable[[T], Union[U, "Future[U]"]]) -> "Future[U]":
+    @overload
+    def then(self, f: Callable[[T], "Future[U]"]) -> "Future[U]": ...
+
+    @overload
+    def then(self, f: Callable[[T], U]) -> "Future[U]": ...
+
+    def then(self, f: Callable[[T], Any]) -> "Future[Any]":
         """Continues with `f(value)` when ready; failure and discard propagate.
 
         If `f` returns a Future it is associated (never nested); a raised
         `Failure` fails the result.
         """
-        promise: Promise[U] = Promise()
+        promise: Promise[Any] = Promise()
 
         def on_complete(future: Future[T]) -> None:
             if future.is_ready():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import pykka
 
@@ -207,20 +207,41 @@ def _virtual(cls: type, function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def dispatch(pid: PID[A], method: Callable[Concatenate[A, P], R | Future[R]],
-             *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-    """Runs `method(actor, *args, **kwargs)` in the actor's mailbox."""
-    promise: Promise[R] = Promise()
+@overload
+def dispatch(pid: PID[A], method: Callable[Concatenate[A, P], Future[R]],
+             *args: P.args, **kwargs: P.kwargs) -> Future[R]: ...
+
+
+@overload
+def dispatch(pid: PID[A], method: Callable[Concatenate[A, P], R],
+             *args: P.args, **kwargs: P.kwargs) -> Future[R]: ...
+
+
+def dispatch(pid: PID[A], method: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+    """Runs `method(actor, *args, **kwargs)` in the actor's mailbox.
+
+    A method may return a value, a `Future` (associated, never nested) or
+    raise `Failure`.
+    """
+    promise: Promise[Any] = Promise()
     if not pid._tell(_Dispatch(method, args, kwargs, promise)):
         promise.fail(f"{pid} is not running")
     return promise.future
 
 
-def defer(pid: PID[Any], f: Callable[..., R | Future[R]]) -> Callable[..., Future[R]]:
+@overload
+def defer(pid: PID[Any], f: Callable[..., Future[R]]) -> Callable[..., Future[R]]: ...
+
+
+@overload
+def defer(pid: PID[Any], f: Callable[..., R]) -> Callable[..., Future[R]]: ...
+
+
+def defer(pid: PID[Any], f: Callable[..., Any]) -> Callable[..., Future[Any]]:
     """A callable that, from any thread, runs `f(*args)` in `pid`'s mailbox."""
 
-    def deferred(*args: Any, **kwargs: Any) -> Future[R]:
-        promise: Promise[R] = Promise()
+    def deferred(*args: Any, **kwargs: Any) -> Future[Any]:
+        promise: Promise[Any] = Promise()
         call = _Dispatch(lambda _actor, *a, **k: f(*a, **k), args, kwargs, promise)
         if not pid._tell(call):
             promise.fail(f"{pid} is not running")

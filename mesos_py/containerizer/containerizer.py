@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import pwd
@@ -158,11 +159,11 @@ class Containerizer(Process):
         handles = [h for h in self._isolators if h.supports(container.container_id, standalone)]
         infos: list[ContainerLaunchInfo] = []
 
-        def step(index: int, info: ContainerLaunchInfo | None) -> Future[Any] | list[ContainerLaunchInfo]:
+        def step(index: int, info: ContainerLaunchInfo | None) -> Future[list[ContainerLaunchInfo]]:
             if info is not None:
                 infos.append(info)
             if index == len(handles):
-                return infos
+                return Future.ready(infos)
             self._live(key, "preparing")
             return dispatch(handles[index].pid, Isolator.prepare, container.container_id,
                             container.config).then(defer(self.pid, lambda i: step(index + 1, i)))
@@ -273,7 +274,13 @@ class Containerizer(Process):
                         if parent_key(k) == key]
             await_all([self.destroy(child) for child in children]).then(
                 defer(self.pid, lambda _: self._destroy_after_children(key)))
-        return undiscardable(container.termination.future)
+        return self._termination_view(container)
+
+    @staticmethod
+    def _termination_view(container: Container) -> Future[ContainerTermination | None]:
+        # Every caller gets its own view: one caller's discard (a closed
+        # WAIT connection) must not cancel the termination for the others.
+        return undiscardable(container.termination.future)  # type: ignore[arg-type]
 
     def _destroy_after_children(self, key: str) -> None:
         container = self._containers[key]
@@ -308,15 +315,21 @@ class Containerizer(Process):
         handles = [h for h in reversed(self._isolators)
                    if h.supports(container.container_id, standalone)]
 
-        # Cleanup runs in reverse isolation order, each after the previous.
+        # Cleanup runs in reverse isolation order, each after the previous; a
+        # failing isolator is logged and does not stop the others.
         chain: Future[Any] = Future.ready(None)
         for handle in handles:
-            chain = chain.recover(lambda _: None).then(
-                lambda _, h=handle: dispatch(h.pid, Isolator.cleanup, container.container_id)
-                .on_failed(lambda m, name=h.name: log.error("%s: %s cleanup failed: %s",
-                                                            key, name, m)))
-        chain.recover(lambda _: None).then(
-            defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+            chain = chain.then(functools.partial(self._cleanup_one, key, handle,
+                                                 container.container_id))
+        chain.then(defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+
+    @staticmethod
+    def _cleanup_one(key: str, handle: IsolatorHandle, container_id: ContainerID,
+                     _: Any) -> Future[None]:
+        cleaned = dispatch(handle.pid, Isolator.cleanup, container_id)
+        cleaned.on_failed(lambda message: log.error("%s: %s cleanup failed: %s", key,
+                                                    handle.name, message))
+        return _settled(cleaned)
 
     def _destroy_checkpoint(self, key: str, status: int | None) -> None:
         container = self._containers[key]
@@ -375,12 +388,13 @@ class Containerizer(Process):
         self.destroy(container.container_id)
 
     # ====================================================== wait/kill/remove
-    def wait(self, container_id: ContainerID) -> Future[ContainerTermination | None] | ContainerTermination | None:
+    def wait(self, container_id: ContainerID) -> Future[ContainerTermination | None]:
+        """The container's termination once it has ended; None if unknown."""
         key = container_key(container_id)
         container = self._containers.get(key)
         if container is not None:
-            return undiscardable(container.termination.future)
-        return self._terminated.get(key)
+            return self._termination_view(container)
+        return Future.ready(self._terminated.get(key))
 
     def kill(self, container_id: ContainerID, signum: int) -> bool:
         """Signals the container's first process; SIGKILL destroys it.

@@ -24,6 +24,7 @@ from typing import Any
 
 from mesos_py.actors import Failure, Future, Promise, Runtime
 from mesos_py.actors.reaper import alive
+from mesos_py.slave.checkpoint import checkpoint_text
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class ForkServer:
                 exit_promise.set(message["status"])
         elif op == "error":
             with self._lock:
-                failed = self._launches.pop(message.get("seq"), None)
+                failed = self._launches.pop(int(message.get("seq") or 0), None)
             if failed is not None:
                 failed.fail(f"Fork server: {message.get('message')}")
 
@@ -143,27 +144,52 @@ class ForkServer:
             log.error("Fork server (pid %d) exited unexpectedly", self.pid)
         self._close()
 
+    @property
+    def lost(self) -> bool:
+        """True once the connection is gone: a new fork server is needed."""
+        return self._sock.fileno() < 0
+
     def _fail_pending(self, reason: str) -> None:
         with self._lock:
             launches, self._launches = self._launches, {}
             exits, self._exits = self._exits, {}
         for promise in launches.values():
             promise.fail(reason)
-        for exit_promise in exits.values():
-            exit_promise.set(None)
+        # Its containers outlive it: watch them through their pidfds instead
+        # (how they end is then unknown, as nobody writes their status file).
+        for pid, exit_promise in exits.items():
+            exit_promise.associate(self._runtime.reaper.reap(pid))
 
 
 class PosixLauncher:
-    """Containers as sessions: no namespaces, tracked by their leader's pid."""
+    """Containers as sessions: no namespaces, tracked by their leader's pid.
+
+    Owns the fork server; if it dies, the next launch starts a new one.
+    """
 
     NAME = "posix"
 
-    def __init__(self, runtime: Runtime, fork_server: ForkServer) -> None:
+    def __init__(self, runtime: Runtime, pid_file: str | None = None) -> None:
         self._runtime = runtime
-        self._fork_server = fork_server
+        self._pid_file = pid_file
+        self._fork_server = self._start_fork_server()
+
+    def _start_fork_server(self) -> ForkServer:
+        fork_server = ForkServer(self._runtime)
+        if self._pid_file is not None:
+            checkpoint_text(self._pid_file, f"{fork_server.pid}\n")
+        return fork_server
 
     def fork(self, request: LaunchRequest, sync_fd: int) -> Future[int]:
+        if self._fork_server.lost:
+            log.warning("Starting a new fork server: the previous one (pid %d) is gone",
+                        self._fork_server.pid)
+            self._fork_server = self._start_fork_server()
         return self._fork_server.launch(request, sync_fd)
+
+    def stop(self) -> None:
+        """Disconnects from the fork server; it exits after its last container."""
+        self._fork_server.stop()
 
     def wait(self, pid: int, status_path: str) -> Future[int | None]:
         """The container's raw wait status once its first process has exited.
@@ -198,9 +224,9 @@ class PosixLauncher:
 
         Completes once none is left alive (zombies aside).
         """
-        def again(survivors: int) -> Future[None] | None:
+        def again(survivors: int) -> Future[None]:
             if survivors == 0:
-                return None
+                return Future.ready(None)
             if attempts >= 500:
                 raise Failure(f"{survivors} processes of session {pid} survived SIGKILL")
             return self._runtime.clock.after(0.002).then(

@@ -132,9 +132,11 @@ class ApiHandler(tornado.web.RequestHandler):
     def _decode(self, content: str) -> agent_pb2.Call:
         try:
             call = codec.decode(self.request.body, content, agent_pb2.Call)
+            error_message = validate_call(call)
         except codec.DecodeFailure as error:
             raise HttpError(400, str(error))
-        error_message = validate_call(call)
+        except RecursionError:
+            raise HttpError(400, "The request body is nested too deeply")
         if error_message is not None:
             raise HttpError(400, f"Failed to validate agent::Call: {error_message}")
         return call

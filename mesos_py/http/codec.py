@@ -18,7 +18,7 @@ import json
 import math
 from typing import Any, TypeVar
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 M = TypeVar("M", bound=Message)
@@ -48,7 +48,8 @@ class DecodeFailure(ValueError):
 # =================================================================== output
 def message_to_json(message: Message) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
+    fields: Any = message.DESCRIPTOR.fields
+    for field in fields:
         if _is_map(field):
             entries = getattr(message, field.name)
             if len(entries):
@@ -69,7 +70,7 @@ def _key_json(key: Any) -> Any:
     return ("true" if key else "false") if isinstance(key, bool) else key
 
 
-def _value_json(field: FieldDescriptor, value: Any) -> Any:
+def _value_json(field: Any, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         return message_to_json(value)
     if field.type == FieldDescriptor.TYPE_ENUM:
@@ -115,20 +116,20 @@ def parse_protobuf(body: bytes, cls: type[M]) -> M:
 
 
 def _check_initialized(message: Message) -> None:
-    missing = message.FindInitializationErrors()
+    missing: list[str] = message.FindInitializationErrors()  # type: ignore[attr-defined]
     if missing:
         raise DecodeFailure("Missing required fields: " + ", ".join(missing))
 
 
 def _parse_object(message: Message, value: dict[str, Any]) -> None:
-    descriptor: Descriptor = message.DESCRIPTOR
+    descriptor: Any = message.DESCRIPTOR
     for name, item in value.items():
         field = descriptor.fields_by_name.get(name)
         if field is not None and item is not None:
             _parse_field(message, field, item)
 
 
-def _parse_field(message: Message, field: FieldDescriptor, value: Any) -> None:
+def _parse_field(message: Message, field: Any, value: Any) -> None:
     if isinstance(value, list):
         if not field.is_repeated or _is_map(field):
             raise DecodeFailure(f"Not expecting a JSON array for field '{field.name}'")
@@ -156,7 +157,7 @@ def _parse_field(message: Message, field: FieldDescriptor, value: Any) -> None:
         _set(message, field, converted)
 
 
-def _add_value(message: Message, field: FieldDescriptor, value: Any) -> None:
+def _add_value(message: Message, field: Any, value: Any) -> None:
     container = getattr(message, field.name)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if not isinstance(value, dict):
@@ -171,7 +172,7 @@ def _add_value(message: Message, field: FieldDescriptor, value: Any) -> None:
             raise DecodeFailure(f"Invalid value for field '{field.name}': {error}")
 
 
-def _parse_map(message: Message, field: FieldDescriptor, value: dict[str, Any]) -> None:
+def _parse_map(message: Message, field: Any, value: dict[str, Any]) -> None:
     entries = getattr(message, field.name)
     key_field = field.message_type.fields_by_name["key"]
     value_field = field.message_type.fields_by_name["value"]
@@ -190,7 +191,7 @@ def _parse_map(message: Message, field: FieldDescriptor, value: dict[str, Any]) 
 _DROP = object()
 
 
-def _scalar(field: FieldDescriptor, value: Any) -> Any:
+def _scalar(field: Any, value: Any) -> Any:
     kind = field.type
     if isinstance(value, dict):
         raise DecodeFailure(f"Not expecting a JSON object for field '{field.name}'")
@@ -223,7 +224,7 @@ def _scalar(field: FieldDescriptor, value: Any) -> Any:
     raise DecodeFailure(_unexpected(value, field))
 
 
-def _boolean(field: FieldDescriptor, value: Any) -> bool:
+def _boolean(field: Any, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value in ("true", "false"):
@@ -233,7 +234,7 @@ def _boolean(field: FieldDescriptor, value: Any) -> bool:
     raise DecodeFailure(_unexpected(value, field))
 
 
-def _float(field: FieldDescriptor, value: Any) -> float:
+def _float(field: Any, value: Any) -> float:
     if isinstance(value, bool):
         raise DecodeFailure(_unexpected(value, field))
     if isinstance(value, (int, float)):
@@ -251,7 +252,7 @@ def _float(field: FieldDescriptor, value: Any) -> float:
     raise DecodeFailure(_unexpected(value, field))
 
 
-def _integer(field: FieldDescriptor, value: Any) -> int:
+def _integer(field: Any, value: Any) -> int:
     if isinstance(value, bool):
         raise DecodeFailure(_unexpected(value, field))
     if isinstance(value, str):
@@ -275,20 +276,20 @@ def _integer(field: FieldDescriptor, value: Any) -> int:
     return value
 
 
-def _set(message: Message, field: FieldDescriptor, value: Any) -> None:
+def _set(message: Message, field: Any, value: Any) -> None:
     try:
         setattr(message, field.name, value)
     except (ValueError, TypeError) as error:
         raise DecodeFailure(f"Invalid value for field '{field.name}': {error}")
 
 
-def _unexpected(value: Any, field: FieldDescriptor) -> str:
+def _unexpected(value: Any, field: Any) -> str:
     kind = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
             dict: "object"}.get(type(value), "value")
     return f"Not expecting a JSON {kind} for field '{field.name}'"
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def _is_map(field: Any) -> bool:
     return (field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None
             and field.message_type.GetOptions().map_entry)
 

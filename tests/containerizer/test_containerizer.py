@@ -16,7 +16,7 @@ from mesos_py.actors import Failure, Future, Promise, Runtime, dispatch
 from mesos_py.actors.testing import await_completion, await_failed, await_ready
 from mesos_py.containerizer.containerizer import (Containerizer, ContainerizerFlags,
                                                   LaunchResult)
-from mesos_py.containerizer.launcher import ForkServer, PosixLauncher
+from mesos_py.containerizer.launcher import PosixLauncher
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.posix import PosixCpuIsolator
 from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig, ContainerLimitation
@@ -66,7 +66,7 @@ class StagedIsolator(Isolator):
 class Harness:
     def __init__(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
         self.runtime = Runtime()
-        self.fork_server = ForkServer(self.runtime)
+        self.launcher = PosixLauncher(self.runtime)
         self.journal: list[str] = []
         first = StagedIsolator(self.journal, "first")
         second = StagedIsolator(self.journal, "second")
@@ -81,7 +81,7 @@ class Harness:
         ]
         self.containerizer = self.runtime.spawn(
             Containerizer, ContainerizerFlags(self.work_dir, str(tmp_path / "run")),
-            PosixLauncher(self.runtime, self.fork_server), handles)
+            self.launcher, handles)
         await_ready(dispatch(self.containerizer, Containerizer.recover, False))
 
     def config(self, container_id: ContainerID, command: str) -> ContainerConfig:
@@ -96,7 +96,7 @@ class Harness:
                                       self.config(container_id, command))
 
     def stop(self) -> None:
-        self.fork_server.stop()
+        self.launcher.stop()
         self.runtime.stop()
 
 

@@ -345,3 +345,14 @@ def test_many_concurrent_launches_and_waits(agent: AgentProcess) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert replies == {i: int(i.split("-")[1]) << 8 for i in ids}
+
+
+def test_deeply_nested_body_is_400(agent: AgentProcess) -> None:
+    deep = b'{"type":"WAIT_CONTAINER","wait_container":{"container_id":' + \
+        b'{"value":"a","parent":' * 5000 + b'{"value":"b"}' + b'}' * 5000 + b'}}'
+    reply = agent.request("POST", "/api/v1", deep, JSON_HEADERS)
+    assert reply.status == 400, reply.text
+    array = b"[" * 100000 + b"]" * 100000
+    reply = agent.request("POST", "/api/v1", array, JSON_HEADERS)
+    assert reply.status == 400, reply.text
+    assert agent.call({"type": "GET_HEALTH"}).status == 200

@@ -167,3 +167,59 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
     except OSError:
         return False
+
+
+def test_operator_api_answers_503_until_recovery_is_done(make_agent) -> None:
+    """A checkpoint that cannot be read yet (a FIFO nobody writes) holds recovery."""
+    from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig
+    from mesos_py.slave.checkpoint import _LENGTH
+
+    agent = make_agent(start=False)
+    held = os.path.join(agent.work_dir, "meta", "containers", "held")
+    os.makedirs(held)
+    os.mkfifo(os.path.join(held, "config"))
+    agent.start(wait_ready=False)
+    try:
+        reply = wait_until(lambda: _try_health(agent), timeout=20)
+        assert (reply.status, reply.text) == (503, "Agent has not finished recovery")
+        assert agent.request("GET", "/api/v1").status == 503
+        assert agent.request("GET", "/health").status == 200  # the process itself is up
+    finally:
+        config = ContainerConfig(directory=os.path.join(agent.work_dir, "containers", "held"))
+        config.command_info.value = "true"
+        payload = config.SerializeToString()
+        with open(os.path.join(held, "config"), "wb") as fifo:
+            fifo.write(_LENGTH.pack(len(payload)) + payload)
+    agent.wait_ready()
+    reply = agent.wait("held")
+    assert reply.status == 200
+    assert reply.json()["wait_container"] == {
+        "message": "Container launch was interrupted by an agent restart"}
+
+
+def _try_health(agent: AgentProcess):
+    try:
+        return agent.call({"type": "GET_HEALTH"})
+    except OSError:
+        return None
+
+
+def test_fork_server_crash_kills_no_container_and_is_replaced(agent: AgentProcess) -> None:
+    assert agent.launch("before", "sleep 1000").status == 200
+    before = running_ids(agent)["before"]
+    with open(os.path.join(agent.runtime_dir, "forkserver.pid")) as pid_file:
+        fork_server = int(pid_file.read())
+    os.kill(fork_server, signal.SIGKILL)
+    wait_until(lambda: not _alive(fork_server))
+    time.sleep(0.2)
+    assert running_ids(agent) == {"before": before}, "containers outlive their fork server"
+
+    assert agent.launch("after", "exit 2").status == 200
+    assert agent.wait("after").json()["wait_container"]["exit_status"] == 2 << 8
+    with open(os.path.join(agent.runtime_dir, "forkserver.pid")) as pid_file:
+        assert int(pid_file.read()) != fork_server
+    assert "Starting a new fork server" in agent.log()
+
+    assert agent.kill_container("before").status == 200
+    termination = agent.wait("before").json()["wait_container"]
+    assert termination.get("exit_status", 9) == 9
