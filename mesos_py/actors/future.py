@@ -199,24 +199,18 @@ class Future(Generic[T]):
 
     def repair(self, f: Callable[["Future[T]"], Union[T, "Future[T]"]]) -> "Future[T]":
         """On failure only, replaces the result with `f(self)`."""
-        promise: Promise[T] = Promise()
-
-        def on_complete(future: Future[T]) -> None:
-            if future.is_failed():
-                _run_continuation(promise, lambda: f(future))
-            else:
-                _propagate(future, promise)
-
-        _link_discard(promise.future, self)
-        self.on_any(on_complete)
-        return promise.future
+        return self._replace_when(lambda future: future.is_failed(), f)
 
     def recover(self, f: Callable[["Future[T]"], Union[T, "Future[T]"]]) -> "Future[T]":
         """On failure or discard, replaces the result with `f(self)`."""
+        return self._replace_when(lambda future: future.is_failed() or future.is_discarded(), f)
+
+    def _replace_when(self, condition: Callable[["Future[T]"], bool],
+                      f: Callable[["Future[T]"], Union[T, "Future[T]"]]) -> "Future[T]":
         promise: Promise[T] = Promise()
 
         def on_complete(future: Future[T]) -> None:
-            if future.is_failed() or future.is_discarded():
+            if condition(future):
                 _run_continuation(promise, lambda: f(future))
             else:
                 _propagate(future, promise)

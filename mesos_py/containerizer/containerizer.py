@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 from mesos_py.actors import (PID, Failure, Future, Process, Promise, await_all, collect, defer,
                              dispatch, undiscardable)
 from mesos_py.actors.reaper import alive, start_time
-from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher
+from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher, read_status
 from mesos_py.errors import InvalidRequest, NotFound
 from mesos_py.ids import container_id_from_key, container_key, parent_key
 from mesos_py.isolators.base import Isolator, IsolatorHandle
@@ -155,8 +155,7 @@ class Containerizer(Process):
 
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
         container = self._live(key, "preparing")
-        standalone = _is_standalone(container.config)
-        handles = [h for h in self._isolators if h.supports(container.container_id, standalone)]
+        handles = self._isolators_for(container)
         infos: list[ContainerLaunchInfo] = []
 
         def step(index: int, info: ContainerLaunchInfo | None) -> Future[list[ContainerLaunchInfo]]:
@@ -203,8 +202,7 @@ class Containerizer(Process):
 
     def _isolate(self, key: str, pid: int) -> Future[Any]:
         container = self._transition(key, State.ISOLATING)
-        standalone = _is_standalone(container.config)
-        handles = [h for h in self._isolators if h.supports(container.container_id, standalone)]
+        handles = self._isolators_for(container)
         for handle in handles:
             dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
                 defer(self.pid, lambda limitation: self._limited(key, limitation)))
@@ -311,9 +309,7 @@ class Containerizer(Process):
 
     def _destroy_cleanup(self, key: str, status: int | None) -> None:
         container = self._containers[key]
-        standalone = _is_standalone(container.config)
-        handles = [h for h in reversed(self._isolators)
-                   if h.supports(container.container_id, standalone)]
+        handles = list(reversed(self._isolators_for(container)))
 
         # Cleanup runs in reverse isolation order, each after the previous; a
         # failing isolator is logged and does not stop the others.
@@ -452,9 +448,8 @@ class Containerizer(Process):
         container = self._get(container_id)
         if container.state is State.DESTROYING:
             raise Failure(f"Container {container_key(container_id)} is being destroyed")
-        standalone = _is_standalone(container.config)
         updates = [dispatch(h.pid, Isolator.update, container_id, list(resources), dict(limits))
-                   for h in self._isolators if h.supports(container_id, standalone)]
+                   for h in self._isolators_for(container)]
 
         def record(_: Any) -> None:
             del container.config.resources[:]
@@ -479,17 +474,15 @@ class Containerizer(Process):
 
     def usage(self, container_id: ContainerID) -> Future[ResourceStatistics]:
         container = self._get(container_id)
-        standalone = _is_standalone(container.config)
-        futures = [dispatch(h.pid, Isolator.usage, container_id) for h in self._isolators
-                   if h.supports(container_id, standalone)]
+        futures = [dispatch(h.pid, Isolator.usage, container_id)
+                   for h in self._isolators_for(container)]
         config = container.config
         return await_all(futures).then(lambda done: _merge_usage(container_id, done, config))
 
     def status(self, container_id: ContainerID) -> Future[ContainerStatus]:
         container = self._get(container_id)
-        standalone = _is_standalone(container.config)
-        futures = [dispatch(h.pid, Isolator.status, container_id) for h in self._isolators
-                   if h.supports(container_id, standalone)]
+        futures = [dispatch(h.pid, Isolator.status, container_id)
+                   for h in self._isolators_for(container)]
         pid = container.pid
 
         def merge(done: list[Future[ContainerStatus]]) -> ContainerStatus:
@@ -562,7 +555,7 @@ class Containerizer(Process):
         if record.pid is None:
             termination.message = "Container launch was interrupted by an agent restart"
             return termination
-        status = _read_status_file(paths.container_status_path(self._flags.runtime_dir,
+        status = read_status(paths.container_status_path(self._flags.runtime_dir,
                                                                record.container_id))
         if status is not None and not boot_changed:
             termination.status = status
@@ -577,13 +570,16 @@ class Containerizer(Process):
             container.status = self._launcher.wait(container.pid, paths.container_status_path(
                 self._flags.runtime_dir, container.container_id))
             container.status.on_any(defer(self.pid, lambda _, k=key: self._reaped(k)))
-            standalone = _is_standalone(container.config)
-            for handle in self._isolators:
-                if handle.supports(container.container_id, standalone):
-                    dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
-                        defer(self.pid, lambda limitation, k=key: self._limited(k, limitation)))
+            for handle in self._isolators_for(container):
+                dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
+                    defer(self.pid, lambda limitation, k=key: self._limited(k, limitation)))
 
     # =============================================================== helpers
+    def _isolators_for(self, container: Container) -> list[IsolatorHandle]:
+        """The isolators that apply to `container`, in isolation order."""
+        standalone = _is_standalone(container.config)
+        return [h for h in self._isolators if h.supports(container.container_id, standalone)]
+
     def _live(self, key: str, stage: str) -> Container:
         container = self._containers.get(key)
         if container is None or container.state is State.DESTROYING:
@@ -668,14 +664,6 @@ def _settled(future: Future[Any] | None) -> Future[None]:
     if future is None:
         return Future.ready(None)
     return future.then(lambda _: None).recover(lambda _: None)
-
-
-def _read_status_file(path: str) -> int | None:
-    try:
-        with open(path) as status:
-            return int(status.read().strip())
-    except (OSError, ValueError):
-        return None
 
 
 # ==================================================================== helpers

@@ -200,14 +200,14 @@ class PosixLauncher:
         reported = self._fork_server.exit_of(pid)
         if reported is not None:
             return reported.then(
-                lambda status: status if status is not None else _read_status(status_path))
+                lambda status: status if status is not None else read_status(status_path))
         return self._runtime.reaper.reap(pid).then(
             lambda _: self._status_after_exit(pid, status_path, attempts=0))
 
     def _status_after_exit(self, pid: int, status_path: str, attempts: int) -> Future[int | None]:
         # The old fork server writes the status file before reaping the
         # process; while the zombie is still there, the file may be pending.
-        status = _read_status(status_path)
+        status = read_status(status_path)
         if status is not None or attempts >= 200 or not _exists(pid):
             return Future.ready(status)
         return self._runtime.clock.after(0.005).then(
@@ -265,7 +265,8 @@ def _exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 
 
-def _read_status(path: str) -> int | None:
+def read_status(path: str) -> int | None:
+    """The raw wait status the fork server wrote for a container; None if absent."""
     try:
         with open(path) as status:
             return int(status.read().strip())

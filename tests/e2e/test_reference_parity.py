@@ -7,12 +7,7 @@ README says why, and the test asserts the documented difference.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -20,55 +15,23 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.agent import ROOT, AgentProcess, Reply, free_port
+from tests.agent import AgentProcess, Reply
+from tests.reference import TOOL, ReferenceAgent, available
 
-TOOL = os.path.normpath(os.path.join(ROOT, "..", "shared", "tools", "mesos-master"))
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-class Reference:
-    """The Mesos 1.11 agent inside a local master; only its HTTP API is used."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.env = dict(os.environ, PORT=str(self.port), MESOS_NUM_SLAVES="1",
-                        MESOS_MASTER_RUN_DIR=tempfile.mkdtemp(prefix="mesos-reference-"))
-
-    def start(self) -> None:
-        subprocess.run([os.path.join(TOOL, "start")], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
-
-    def stop(self) -> None:
-        subprocess.run([os.path.join(TOOL, "stop")], env=self.env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=120)
-        shutil.rmtree(self.env["MESOS_MASTER_RUN_DIR"], ignore_errors=True)
-
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            connection.request(method, "/slave(1)" + path, body=body, headers=headers)
-            response = connection.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()},
-                         response.read())
-        finally:
-            connection.close()
-
-
 @pytest.fixture(scope="module")
-def reference() -> Iterator[Reference]:
-    if not os.path.exists(os.path.join(TOOL, "start")):
+def reference() -> Iterator[ReferenceAgent]:
+    if not available():
         pytest.skip(f"the reference Mesos agent tool is not at {TOOL}")
-    reference = Reference()
-    try:
-        reference.start()
-    except subprocess.CalledProcessError as error:
-        reference.stop()
-        raise RuntimeError(f"the reference Mesos agent did not start: {error.stderr!r}")
+    reference = ReferenceAgent()
+    reference.start()
     yield reference
     reference.stop()
 
 
-def both(agent: AgentProcess, reference: Reference, call: Any,
+def both(agent: AgentProcess, reference: ReferenceAgent, call: Any,
          headers: dict[str, str] = JSON) -> tuple[Reply, Reply]:
     body = call if isinstance(call, bytes) else json.dumps(call).encode()
     return (agent.request("POST", "/api/v1", body, headers),
@@ -98,13 +61,13 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("body", BAD_REQUESTS, ids=lambda b: b.decode()[:60])
-def test_bad_requests_answer_like_mesos(agent: AgentProcess, reference: Reference,
+def test_bad_requests_answer_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
                                         body: bytes) -> None:
     ours, theirs = both(agent, reference, body)
     assert (ours.status, ours.text) == (theirs.status, theirs.text)
 
 
-def test_unparseable_json_answers_like_mesos(agent: AgentProcess, reference: Reference) -> None:
+def test_unparseable_json_answers_like_mesos(agent: AgentProcess, reference: ReferenceAgent) -> None:
     ours, theirs = both(agent, reference, b"not json")
     # The rest of Mesos's text is its JSON parser's own wording.
     prefix = "Failed to parse body into JSON: "
@@ -117,20 +80,20 @@ def test_unparseable_json_answers_like_mesos(agent: AgentProcess, reference: Ref
     {"Content-Type": "application/json", "Accept": "text/html"},
     {"Content-Type": "application/x-protobuf", "Accept": "application/json"},
 ])
-def test_media_type_errors_answer_like_mesos(agent: AgentProcess, reference: Reference,
+def test_media_type_errors_answer_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
                                              headers: dict[str, str]) -> None:
     ours, theirs = both(agent, reference, b"\x08\x01garbage", headers)
     assert (ours.status, ours.text) == (theirs.status, theirs.text)
 
 
-def test_wrong_method_answers_like_mesos(agent: AgentProcess, reference: Reference) -> None:
+def test_wrong_method_answers_like_mesos(agent: AgentProcess, reference: ReferenceAgent) -> None:
     ours = agent.request("GET", "/api/v1", b"", {})
     theirs = reference.request("GET", "/api/v1", b"", {})
     assert (ours.status, ours.text, ours.headers["allow"]) == \
         (theirs.status, theirs.text, theirs.headers["allow"])
 
 
-def test_health_and_unknown_containers(agent: AgentProcess, reference: Reference) -> None:
+def test_health_and_unknown_containers(agent: AgentProcess, reference: ReferenceAgent) -> None:
     for call in ({"type": "GET_HEALTH"},
                  {"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": "no"}}},
                  {"type": "KILL_CONTAINER", "kill_container": {"container_id": {"value": "no"}}}):
@@ -138,7 +101,7 @@ def test_health_and_unknown_containers(agent: AgentProcess, reference: Reference
         assert (ours.status, ours.text) == (theirs.status, theirs.text)
 
 
-def test_unsupported_image_answers_like_mesos(agent: AgentProcess, reference: Reference) -> None:
+def test_unsupported_image_answers_like_mesos(agent: AgentProcess, reference: ReferenceAgent) -> None:
     name = f"img-{uuid.uuid4().hex[:8]}"
     call = {"type": "LAUNCH_CONTAINER", "launch_container": {
         "container_id": {"value": name}, "command": {"value": "true"},
@@ -149,7 +112,7 @@ def test_unsupported_image_answers_like_mesos(agent: AgentProcess, reference: Re
         (400, "Unsupported container image type: DOCKER")
 
 
-def test_lifecycle_answers_like_mesos(agent: AgentProcess, reference: Reference,
+def test_lifecycle_answers_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
                                       tmp_path) -> None:
     name = f"life-{uuid.uuid4().hex[:8]}"
     ready = tmp_path / name
@@ -181,7 +144,7 @@ def test_lifecycle_answers_like_mesos(agent: AgentProcess, reference: Reference,
     assert ours.status == 200 and ours.json()["wait_container"]["exit_status"] == 15
 
 
-def test_exit_statuses_match(agent: AgentProcess, reference: Reference, tmp_path) -> None:
+def test_exit_statuses_match(agent: AgentProcess, reference: ReferenceAgent, tmp_path) -> None:
     for command, expected in (("exit 3", 768), ("kill -9 $$", 9), ("true", 0)):
         name = f"exit-{uuid.uuid4().hex[:8]}"
         go = tmp_path / name

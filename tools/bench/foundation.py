@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,9 +36,8 @@ sys.path.insert(0, ROOT)
 
 from mesos_py.actors import Process, Promise, Runtime, defer, dispatch  # noqa: E402
 from mesos_py.actors.testing import await_ready  # noqa: E402
-from tests.agent import AgentProcess, free_port  # noqa: E402
-
-MESOS_MASTER_TOOL = os.path.join(ROOT, "..", "shared", "tools", "mesos-master")
+from tests.agent import AgentProcess  # noqa: E402
+from tests.reference import ReferenceAgent  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -123,21 +121,28 @@ class Client:
             "container_id": {"value": container_id}}})
 
 
+def time_until_fifo_opened(fifo: str, start_command: Callable[[], object]) -> float:
+    """ms from calling `start_command` until something opens `fifo` for writing."""
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    reader = threading.Thread(target=lambda: (open(fifo).close(), opened.set()))
+    reader.start()
+    start = time.perf_counter()
+    start_command()
+    opened.wait(30)
+    elapsed = (time.perf_counter() - start) * 1000
+    reader.join()
+    os.unlink(fifo)
+    return elapsed
+
+
 def launch_to_running(client: Client, fifo_dir: str, runs: int, prefix: str) -> tuple[float, float]:
     samples = []
     for i in range(runs):
         fifo = os.path.join(fifo_dir, f"{prefix}-{i}")
-        os.mkfifo(fifo)
-        opened = threading.Event()
-        reader = threading.Thread(target=lambda: (open(fifo).close(), opened.set()))
-        reader.start()
-        start = time.perf_counter()
-        client.launch(f"{prefix}-{i}", f": > {fifo}")
-        opened.wait(30)
-        samples.append((time.perf_counter() - start) * 1000)
-        reader.join()
+        samples.append(time_until_fifo_opened(
+            fifo, lambda: client.launch(f"{prefix}-{i}", f": > {fifo}")))
         client.wait(f"{prefix}-{i}")
-        os.unlink(fifo)
     return percentiles(samples)
 
 
@@ -152,20 +157,14 @@ def launch_and_wait(client: Client, runs: int, prefix: str) -> tuple[float, floa
 
 
 def spawn_floor(fifo_dir: str, runs: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The same commands through a bare posix_spawn: what no agent can beat."""
     running, done = [], []
     for i in range(runs):
         fifo = os.path.join(fifo_dir, f"floor-{i}")
-        os.mkfifo(fifo)
-        opened = threading.Event()
-        reader = threading.Thread(target=lambda: (open(fifo).close(), opened.set()))
-        reader.start()
-        start = time.perf_counter()
-        pid = os.posix_spawn("/bin/sh", ["sh", "-c", f": > {fifo}"], {})
-        opened.wait(30)
-        running.append((time.perf_counter() - start) * 1000)
-        reader.join()
-        os.waitpid(pid, 0)
-        os.unlink(fifo)
+        pids: list[int] = []
+        running.append(time_until_fifo_opened(fifo, lambda: pids.append(
+            os.posix_spawn("/bin/sh", ["sh", "-c", f": > {fifo}"], {}))))
+        os.waitpid(pids[0], 0)
         start = time.perf_counter()
         pid = os.posix_spawn("/bin/sh", ["sh", "-c", "true"], {})
         os.waitpid(pid, 0)
@@ -193,23 +192,6 @@ def rss_with_sleepers(agent: AgentProcess, count: int) -> tuple[float, float, fl
     for i in range(count):
         client.wait(f"sleep-{i}")
     return idle_rss, fork_server.memory_info().rss / 2**20, listing_ms
-
-
-# ----------------------------------------------------- reference agent
-class ReferenceAgent:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.env = dict(os.environ, PORT=str(self.port), MESOS_NUM_SLAVES="1",
-                        MESOS_MASTER_RUN_DIR=tempfile.mkdtemp(prefix="mesos-ref-"))
-
-    def start(self) -> None:
-        subprocess.run([os.path.join(MESOS_MASTER_TOOL, "start")], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        subprocess.run([os.path.join(MESOS_MASTER_TOOL, "stop")], env=self.env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.env["MESOS_MASTER_RUN_DIR"], ignore_errors=True)
 
 
 def row(name: str, ours: tuple[float, float], peers: dict[str, tuple[float, float] | None],
