@@ -82,7 +82,7 @@ class Agent:
                                f"{error.strerror}")
         port = sockets[0].getsockname()[1]
         self.runtime = runtime = Runtime(host=flags.ip or _advertised_ip(), port=port)
-        self.isolators = create_isolators(runtime, isolation)
+        self.isolators = create_isolators(runtime, isolation, flags)
         self.launcher = launcher = PosixLauncher(
             runtime, paths.fork_server_pid_path(flags.runtime_dir))
         self.containerizer = runtime.spawn(

@@ -2,74 +2,17 @@
 
 Every flag is one `FlagSpec` entry in `AGENT_FLAGS`; `load()` reads them from
 the command line and the environment with the semantics of Mesos's "stout"
-flags library (verified against a Mesos 1.11 binary), and `Flags` holds the
-typed result.
-
-Sources and syntax
-------------------
-* ``--name=value``; a boolean flag also as ``--name`` (true) and ``--no-name``
-  (false). ``--name=`` (empty value) on a boolean means true. Names are
-  case-insensitive (``--PORT=1`` is ``--port=1``) and every argument is
-  trimmed of surrounding whitespace first.
-* ``--name value`` is NOT supported, exactly as in Mesos: ``--port 5051`` is
-  the flag ``--port`` without a value (an error for a non-boolean flag) plus
-  the stray argument ``5051``. Beware ``--switch_user false``: it sets the flag
-  to true and ignores ``false`` (Mesos does the same); `Flags.warnings` reports
-  every ignored argument.
-* Arguments that do not start with ``--`` are ignored, and so is everything
-  after a lone ``--`` (Mesos ignores them silently; we also list them in
-  `Flags.warnings`).
-* Every flag can also be set from the environment as ``MESOS_<NAME>`` (the part
-  after the prefix is case-insensitive, so ``MESOS_PORT`` and ``MESOS_port``
-  both work; if both are present the lowercase one wins, as in Mesos). A
-  boolean can be negated as ``MESOS_no-<name>`` with an empty value. Variables
-  with the prefix that name no known flag are ignored (other tools use the
-  prefix too, e.g. ``MESOS_NUM_SLAVES``). A flag given on the command line in
-  any form ignores the environment entirely.
-* Giving the same flag twice on the command line (``--port=1 --port=2``, or
-  ``--x --no-x``) is an error.
-* A value ``file:///some/path`` is replaced by the content of that file. Unlike
-  Mesos, the content is stripped of leading/trailing whitespace (Mesos keeps a
-  trailing newline, which then fails to parse as a number or boolean). For the
-  ``master`` flag, `Flags.as_strings()` shows the path rather than the content,
-  as Mesos does for that flag, since the file may hold credentials.
-
-Values
-------
-Strings and paths are taken verbatim (a path must not be empty). Integers are
-decimal with an optional sign. Booleans are ``true``/``false``/``1``/``0``.
-`Duration` and `Bytes` use stout's units (``15secs``, ``0.5mins``, ``2GB``).
-Choices must match one of their options exactly (case-sensitive).
-
-Errors
-------
-Every problem raises `FlagError`, whose message is a single line naming the
-flag (its ``flag`` attribute holds the name). The formats, all but the last
-in Mesos's own wording, are::
-
-    Failed to load unknown flag 'NAME'
-    Failed to load unknown flag 'NAME' via 'no-NAME'
-    Failed to load non-boolean flag 'NAME': Missing value
-    Failed to load non-boolean flag 'NAME' via 'no-NAME'
-    Failed to load boolean flag 'NAME' via 'no-NAME' with value 'VALUE'
-    Flag 'NAME' is already loaded via name 'NAME'
-    Failed to load flag 'NAME': Failed to load value 'VALUE': REASON
-    Flag 'NAME' is required, but it was not provided
-    Failed to validate flag 'NAME': REASON
-
-``VALUE`` is the value as given (``file://...`` included); newlines inside a
-message are shown as ``\\n`` so the message stays on one line. When several
-things are wrong, the first in command-line order is reported (then the
-environment, then required flags and validators, in name order).
+flags library, and `Flags` holds the typed result. The syntax, the sources,
+the value types and the error messages are described in `mesos_py.flagslib`,
+which holds that machinery; `FlagError`, `Flags`, `Duration` and `Bytes` are
+re-exported here so that the agent needs only this module.
 
 --help and --version
 --------------------
-``help`` and ``version`` are ordinary boolean flags (Mesos lists them, as
-``false``, in ``/flags``). `load()` never raises when either of them is true:
-it returns a `Flags` whose ``help``/``version`` attribute is true even if other
-flags were wrong (their values are then unreliable and must not be used). The
-caller must check ``flags.help`` first (print `help_text()`, exit 0), then
-``flags.version`` (print `version_text()`, exit 0), as mesos-agent does.
+`load()` never raises when ``--help`` or ``--version`` is true (see
+`mesos_py.flagslib`). The caller must check ``flags.help`` first (print
+`help_text()`, exit 0), then ``flags.version`` (print `version_text()`, exit
+0), as mesos-agent does.
 
 Adding a flag
 -------------
@@ -83,417 +26,37 @@ or ``required=True``. ``validate`` is called with the final typed value
 from __future__ import annotations
 
 import ipaddress
-import os
-import re
-import sys
-import textwrap
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Mapping, Sequence
+
+from mesos_py import flagslib
+from mesos_py.flagslib import (
+    BOOL,
+    ENV_PREFIX,
+    INT,
+    PATH,
+    STRING,
+    FlagError,
+    Flags,
+    FlagSpec,
+    FlagTable,
+    choice,
+)
+from mesos_py.units import Bytes, Duration
 
 __all__ = [
     "AGENT_FLAGS",
-    "BOOL",
-    "BYTES",
     "Bytes",
-    "DURATION",
     "Duration",
     "ENV_PREFIX",
     "FlagError",
-    "FlagSpec",
-    "FlagTable",
-    "FlagType",
     "Flags",
-    "INT",
-    "NO_DEFAULT",
-    "PATH",
     "PROGRAM_NAME",
-    "STRING",
-    "choice",
     "help_text",
     "load",
     "version_text",
 ]
 
-T = TypeVar("T")
-
-ENV_PREFIX = "MESOS_"
 PROGRAM_NAME = "mesos-py-agent"
-
-# Characters stout's `strings::trim` removes from each argument.
-_TRIM = " \t\n\r"
-
-
-class FlagError(ValueError):
-    """A flag could not be loaded; the message is one line naming the flag."""
-
-    def __init__(self, message: str, flag: str | None = None) -> None:
-        self.flag = flag
-        super().__init__(_one_line(message))
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-# --------------------------------------------------------------------------
-# Value classes.
-
-_NS = 1
-_US = 1000 * _NS
-_MS = 1000 * _US
-_SECS = 1000 * _MS
-_MINS = 60 * _SECS
-_HRS = 60 * _MINS
-_DAYS = 24 * _HRS
-_WEEKS = 7 * _DAYS
-
-_DURATION_UNITS = {
-    "ns": _NS,
-    "us": _US,
-    "ms": _MS,
-    "secs": _SECS,
-    "mins": _MINS,
-    "hrs": _HRS,
-    "days": _DAYS,
-    "weeks": _WEEKS,
-}
-
-_DIGITS = "0123456789"
-_DIGITS_AND_DOT = _DIGITS + "."
-
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
-
-
-def _stout_double(value: float) -> str:
-    # stout prints the double with 15 significant digits, like C's "%.15g".
-    return "%.15g" % value
-
-
-@dataclass(frozen=True, init=False, order=True)
-class Duration:
-    """A span of time, held as whole nanoseconds like stout's Duration.
-
-    ``Duration(15)`` is 15 seconds (a float is rounded to the nearest
-    nanosecond); ``Duration(nanos=100_000_000)`` is 100 milliseconds.
-    ``str()`` gives stout's notation: ``15secs``, ``1mins``, ``100ms``.
-    """
-
-    nanos: int
-
-    def __init__(self, seconds: float = 0, *, nanos: int | None = None) -> None:
-        if nanos is not None:
-            if seconds:
-                raise TypeError("Duration takes either seconds or nanos, not both")
-            total = int(nanos)
-        elif isinstance(seconds, int):
-            total = seconds * _SECS
-        else:
-            total = round(seconds * _SECS)
-        if not _INT64_MIN <= total <= _INT64_MAX:
-            raise ValueError("Duration out of the range of a 64-bit nanosecond count")
-        object.__setattr__(self, "nanos", total)
-
-    @property
-    def seconds(self) -> float:
-        return self.nanos / _SECS
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        """Parse stout's notation: a decimal number directly followed by one of
-        ``ns us ms secs mins hrs days weeks``. Raises ValueError."""
-        index = 0
-        while index < len(text) and text[index] in _DIGITS_AND_DOT:
-            index += 1
-        if index == len(text):
-            raise ValueError(f"Invalid duration '{text}'")
-        number = text[:index]
-        try:
-            value = float(number)
-        except ValueError:
-            raise ValueError(f"Failed to convert '{number}' to number") from None
-        unit = text[index:]
-        factor = _DURATION_UNITS.get(unit)
-        if factor is None:
-            raise ValueError(
-                f"Unknown duration unit '{unit}'; supported units are"
-                " 'ns', 'us', 'ms', 'secs', 'mins', 'hrs', 'days', and 'weeks'"
-            )
-        scaled = value * factor
-        if not _INT64_MIN <= scaled <= _INT64_MAX:
-            raise ValueError(
-                f"Duration '{text}' is too large for a 64-bit nanosecond count"
-            )
-        # Like stout, the product is truncated to whole nanoseconds.
-        return cls(nanos=int(scaled))
-
-    def __str__(self) -> str:
-        sign = "-" if self.nanos < 0 else ""
-        n = abs(self.nanos)
-
-        # Pick the largest unit that is not above the duration, but drop one
-        # unit down when that shows the value exactly with a whole number.
-        def show(unit: str) -> str:
-            factor = _DURATION_UNITS[unit]
-            if factor == _NS:
-                return f"{sign}{n}ns"
-            return f"{sign}{_stout_double(float(n) / factor)}{unit}"
-
-        ladder = [
-            (_US, "ns", "ns"),
-            (_MS, "ns", "us"),
-            (_SECS, "us", "ms"),
-            (_MINS, "ms", "secs"),
-            (_HRS, "secs", "mins"),
-            (_DAYS, "mins", "hrs"),
-            (_WEEKS, "hrs", "days"),
-        ]
-        for limit, finer, coarser in ladder:
-            if n < limit:
-                if finer == coarser:
-                    return show(finer)
-                coarse_factor = _DURATION_UNITS[coarser]
-                fine_factor = _DURATION_UNITS[finer]
-                if n % coarse_factor != 0 and n % fine_factor == 0:
-                    return show(finer)
-                return show(coarser)
-        if n % _WEEKS != 0 and n % _DAYS == 0:
-            return show("days")
-        return show("weeks")
-
-
-_BYTE_UNITS = {
-    "B": 1,
-    "KB": 1024,
-    "MB": 1024**2,
-    "GB": 1024**3,
-    "TB": 1024**4,
-}
-
-_UINT64_MAX = 2**64 - 1
-
-
-@dataclass(frozen=True, order=True)
-class Bytes:
-    """An amount of memory or storage in bytes (0 .. 2**64-1), like stout's
-    Bytes. ``str(Bytes(2 * 1024**3))`` is ``2GB``."""
-
-    bytes: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.bytes, int) or isinstance(self.bytes, bool):
-            raise TypeError("Bytes needs a whole number of bytes")
-        if not 0 <= self.bytes <= _UINT64_MAX:
-            raise ValueError("Bytes must be between 0 and 2**64-1")
-
-    @classmethod
-    def parse(cls, text: str) -> Bytes:
-        """Parse a whole number directly followed by ``B``, ``KB``, ``MB``,
-        ``GB`` or ``TB`` (unit case-insensitive). Raises ValueError."""
-        index = 0
-        while index < len(text):
-            if text[index] in _DIGITS:
-                index += 1
-                continue
-            if text[index] == ".":
-                raise ValueError(f"Fractional bytes '{text}'")
-            break
-        if index == len(text):
-            raise ValueError(f"Invalid bytes '{text}'")
-        number = text[:index]
-        if not number:
-            raise ValueError(f"Failed to convert '{number}' to number")
-        unit = text[index:].upper()
-        factor = _BYTE_UNITS.get(unit)
-        if factor is None:
-            raise ValueError(f"Unknown bytes unit '{unit}'")
-        total = int(number) * factor
-        if total > _UINT64_MAX:
-            raise ValueError(f"Bytes '{text}' is too large for 64 bits")
-        return cls(total)
-
-    def __str__(self) -> str:
-        n = self.bytes
-        if n == 0:
-            return "0B"
-        if n % 1024:
-            return f"{n}B"
-        if n % 1024**2:
-            return f"{n // 1024}KB"
-        if n % 1024**3:
-            return f"{n // 1024**2}MB"
-        if n % 1024**4:
-            return f"{n // 1024**3}GB"
-        return f"{n // 1024**4}TB"
-
-
-# --------------------------------------------------------------------------
-# Flag types.
-
-
-@dataclass(frozen=True)
-class FlagType(Generic[T]):
-    """How a flag's text becomes a value and back.
-
-    ``parse`` raises ValueError with the reason (it becomes the REASON part of
-    the error message); ``format`` gives the text shown by `as_strings()` and
-    in the help's defaults. A ``boolean`` type enables ``--name``/``--no-name``.
-    """
-
-    name: str
-    parse: Callable[[str], T]
-    format: Callable[[T], str] = str
-    boolean: bool = False
-
-
-def _parse_string(text: str) -> str:
-    return text
-
-
-def _parse_path(text: str) -> str:
-    if text == "":
-        raise ValueError("Expecting a non-empty path")
-    return text
-
-
-_INT_RE = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
-
-
-def _parse_int(text: str) -> int:
-    # What C++ `istream >> int` accepts when it must consume the whole text:
-    # leading whitespace, an optional sign, decimal digits.
-    if not _INT_RE.fullmatch(text):
-        raise ValueError("Failed to convert into required type")
-    return int(text)
-
-
-def _parse_bool(text: str) -> bool:
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueError("Expecting a boolean (e.g., true or false)")
-
-
-def _format_bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-STRING: FlagType[str] = FlagType("string", _parse_string)
-PATH: FlagType[str] = FlagType("path", _parse_path)
-INT: FlagType[int] = FlagType("int", _parse_int)
-BOOL: FlagType[bool] = FlagType("bool", _parse_bool, _format_bool, boolean=True)
-DURATION: FlagType[Duration] = FlagType("duration", Duration.parse)
-BYTES: FlagType[Bytes] = FlagType("bytes", Bytes.parse)
-
-
-def choice(*options: str) -> FlagType[str]:
-    """A string restricted to ``options`` (compared case-sensitively)."""
-    if not options:
-        raise ValueError("choice() needs at least one option")
-    allowed = tuple(options)
-    listed = ", ".join(f"'{o}'" for o in allowed)
-
-    def parse(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(f"Expecting one of {listed}")
-        return text
-
-    return FlagType("choice(" + "|".join(allowed) + ")", parse)
-
-
-# --------------------------------------------------------------------------
-# The table.
-
-
-class _NoDefault:
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
-
-
-NO_DEFAULT: Any = _NoDefault()
-
-_NAME_RE = re.compile(r"[a-z0-9_]+")
-
-
-@dataclass(frozen=True)
-class FlagSpec:
-    """One flag: its name, type, help text and default.
-
-    ``help``: description in plain words; `help_text()` wraps it, and a
-    ``\\n`` in it starts a new paragraph.
-    ``default``: the value when not given (already typed, e.g. ``5051``).
-    ``default_factory``: computes the default at load time instead.
-    ``default_help``: text shown as the default in the help (needed for a
-    ``default_factory``; optional otherwise).
-    ``required``: no default and the flag must be given.
-    ``validate``: called with the final value (not None); returns an error
-    text or None.
-    ``conceal_file_contents``: when the value came from ``file://PATH``,
-    `as_strings()` shows PATH instead of the file's content.
-    """
-
-    name: str
-    type: FlagType[Any]
-    help: str
-    default: Any = NO_DEFAULT
-    default_factory: Callable[[], Any] | None = None
-    default_help: str | None = None
-    required: bool = False
-    validate: Callable[[Any], str | None] | None = None
-    conceal_file_contents: bool = False
-
-    def __post_init__(self) -> None:
-        if not _NAME_RE.fullmatch(self.name) or self.name.startswith("no-"):
-            raise ValueError(f"Invalid flag name '{self.name}'")
-        has_default = self.default is not NO_DEFAULT
-        if has_default and self.default_factory is not None:
-            raise ValueError(f"Flag '{self.name}' has both default and default_factory")
-        if self.required and (has_default or self.default_factory is not None):
-            raise ValueError(f"Required flag '{self.name}' cannot have a default")
-        if self.default_factory is not None and self.default_help is None:
-            raise ValueError(f"Flag '{self.name}' with default_factory needs default_help")
-
-    @property
-    def boolean(self) -> bool:
-        return self.type.boolean
-
-    @property
-    def has_default(self) -> bool:
-        return self.default is not NO_DEFAULT or self.default_factory is not None
-
-
-class FlagTable:
-    """An immutable set of `FlagSpec`, iterated in name order (as Mesos
-    lists flags)."""
-
-    __slots__ = ("_specs",)
-
-    def __init__(self, specs: Iterable[FlagSpec]) -> None:
-        by_name: dict[str, FlagSpec] = {}
-        for spec in specs:
-            if spec.name in by_name:
-                raise ValueError(f"Duplicate flag '{spec.name}'")
-            by_name[spec.name] = spec
-        self._specs: Mapping[str, FlagSpec] = MappingProxyType(
-            dict(sorted(by_name.items()))
-        )
-
-    def __iter__(self) -> Iterator[FlagSpec]:
-        return iter(self._specs.values())
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
-
-    def get(self, name: str) -> FlagSpec | None:
-        return self._specs.get(name)
-
-    def names(self) -> list[str]:
-        return list(self._specs)
 
 
 # --------------------------------------------------------------------------
@@ -512,6 +75,44 @@ def _validate_ipv4(text: str) -> str | None:
     except ValueError:
         return f"'{text}' is not an IPv4 address"
     return None
+
+
+def _validate_cgroups_root(root: str) -> str | None:
+    parts = root.split("/")
+    if not root or root.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return f"Expecting a relative cgroup path without '.' or '..' components, got '{root}'"
+    return None
+
+
+def _validate_handle(text: str) -> str | None:
+    try:
+        value = int(text, 16) if text.lower().startswith("0x") else None
+    except ValueError:
+        value = None
+    if value is None or not 0 < value <= 0xFFFF:
+        return f"Expecting a non-zero 16-bit hexadecimal handle like 0x1a2b, got '{text}'"
+    return None
+
+
+def _validate_secondary_handles(text: str) -> str | None:
+    low, comma, high = text.partition(",")
+    if not comma or _validate_handle(low) or _validate_handle(high) or \
+            int(low, 16) > int(high, 16):
+        return f"Expecting a range of handles like 0x0001,0xffff, got '{text}'"
+    return None
+
+
+def _validate_project_range(text: str) -> str | None:
+    import re
+
+    match = re.fullmatch(r"\[(\d+)-(\d+)\]", text.strip())
+    if match is None or int(match.group(1)) > int(match.group(2)) or int(match.group(1)) == 0:
+        return f"Expecting a range of project ids like [5000-10000], got '{text}'"
+    return None
+
+
+def _validate_non_negative(value: int) -> str | None:
+    return None if value >= 0 else f"Expecting a number >= 0, got {value}"
 
 
 AGENT_FLAGS = FlagTable(
@@ -613,204 +214,113 @@ AGENT_FLAGS = FlagTable(
             "Directory for the agent's log files. When not given, logs only go "
             "to stderr and nothing is written to disk.",
         ),
+        # ---------------------------------------------- Linux isolation
+        FlagSpec(
+            "cgroups_hierarchy",
+            PATH,
+            "Where the cgroup filesystems are mounted. cgroup v1 (a hierarchy "
+            "per controller below it) or v2 (one unified hierarchy there) is "
+            "detected from what is mounted.",
+            default="/sys/fs/cgroup",
+        ),
+        FlagSpec(
+            "cgroups_root",
+            STRING,
+            "The cgroup, relative to each hierarchy, under which every "
+            "container's cgroup is created. Agents sharing a host need "
+            "different roots.",
+            default="mesos",
+            validate=_validate_cgroups_root,
+        ),
+        FlagSpec(
+            "cgroups_enable_cfs",
+            BOOL,
+            "Also cap each container's CPU time at its `cpus` (CFS bandwidth "
+            "control), not only weight it.",
+            default=False,
+        ),
+        FlagSpec(
+            "cgroups_limit_swap",
+            BOOL,
+            "Apply a container's memory limit to memory and swap together.",
+            default=False,
+        ),
+        FlagSpec(
+            "cgroups_destroy_timeout",
+            flagslib.DURATION,
+            "How long destroying a container's cgroups may take before the "
+            "destroy is reported failed.",
+            default=Duration(60),
+        ),
+        FlagSpec(
+            "cgroups_net_cls_primary_handle",
+            STRING,
+            "A 16-bit primary net_cls handle (`0xAAAA`). When given, "
+            "`cgroups/net_cls` gives every container its own `0xAAAABBBB` "
+            "classid and reports it in the container status.",
+            validate=_validate_handle,
+        ),
+        FlagSpec(
+            "cgroups_net_cls_secondary_handles",
+            STRING,
+            "The secondary handles `cgroups/net_cls` may hand out, as "
+            "`0xBBBB,0xCCCC` (default: all of them).",
+            validate=_validate_secondary_handles,
+        ),
+        FlagSpec(
+            "container_pids_limit",
+            INT,
+            "With `cgroups/pids`: the most processes and threads a container "
+            "may have at once (0: no limit). Not a Mesos flag.",
+            default=0,
+            validate=_validate_non_negative,
+        ),
+        FlagSpec(
+            "container_disk_watch_interval",
+            flagslib.DURATION,
+            "How often `disk/du` and `disk/xfs` measure each sandbox.",
+            default=Duration(15),
+        ),
+        FlagSpec(
+            "enforce_container_disk_quota",
+            BOOL,
+            "Destroy a container whose sandbox outgrows its `disk` resource "
+            "(`disk/du`; with `disk/xfs`, writes past the quota fail anyway).",
+            default=False,
+        ),
+        FlagSpec(
+            "xfs_project_range",
+            STRING,
+            "The XFS project ids `disk/xfs` may give to sandboxes, as "
+            "`[first-last]`; none of them may be used by anything else.",
+            default="[5000-10000]",
+            validate=_validate_project_range,
+        ),
+        FlagSpec(
+            "xfs_kill_containers",
+            BOOL,
+            "Make `disk/xfs` also destroy a container that reaches its quota.",
+            default=False,
+        ),
+        FlagSpec(
+            "effective_capabilities",
+            STRING,
+            "With `linux/capabilities`: the capabilities containers get by "
+            "default, as JSON `{\"capabilities\": [\"NET_RAW\", ...]}`.",
+        ),
+        FlagSpec(
+            "bounding_capabilities",
+            STRING,
+            "With `linux/capabilities`: the most capabilities a container may "
+            "ever get, in the syntax of `--effective_capabilities` (default: "
+            "all).",
+        ),
     ]
 )
 
 
 # --------------------------------------------------------------------------
-# The loaded flags.
-
-SOURCE_COMMAND_LINE = "command line"
-SOURCE_ENVIRONMENT = "environment"
-SOURCE_DEFAULT = "default"
-
-
-class Flags:
-    """Loaded flag values: ``flags.port``, ``flags.work_dir``, ...
-
-    An optional flag that was not given reads as None. Immutable.
-    """
-
-    __slots__ = ("_table", "_values", "_sources", "_shown", "warnings")
-
-    _table: FlagTable
-    _values: Mapping[str, Any]
-    _sources: Mapping[str, str]
-    _shown: Mapping[str, str]
-    warnings: tuple[str, ...]
-
-    def __init__(
-        self,
-        table: FlagTable,
-        values: Mapping[str, Any],
-        sources: Mapping[str, str],
-        shown: Mapping[str, str],
-        warnings: Sequence[str] = (),
-    ) -> None:
-        set_ = object.__setattr__
-        set_(self, "_table", table)
-        set_(self, "_values", MappingProxyType(dict(values)))
-        set_(self, "_sources", MappingProxyType(dict(sources)))
-        set_(self, "_shown", MappingProxyType(dict(shown)))
-        set_(self, "warnings", tuple(warnings))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            table = object.__getattribute__(self, "_table")
-            values = object.__getattribute__(self, "_values")
-        except AttributeError:
-            raise AttributeError(name) from None
-        if name not in table:
-            raise AttributeError(f"No flag named '{name}'")
-        return values.get(name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Flags are read-only")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Flags are read-only")
-
-    def get(self, name: str) -> Any:
-        """The value of flag ``name`` (None if unset); KeyError if unknown."""
-        if name not in self._table:
-            raise KeyError(name)
-        return self._values.get(name)
-
-    def source(self, name: str) -> str | None:
-        """Where the value came from: "command line", "environment",
-        "default", or None when the flag has no value."""
-        if name not in self._table:
-            raise KeyError(name)
-        return self._sources.get(name)
-
-    def specified(self, name: str) -> bool:
-        """True when the user gave the flag (command line or environment)."""
-        return self.source(name) in (SOURCE_COMMAND_LINE, SOURCE_ENVIRONMENT)
-
-    def as_strings(self) -> dict[str, str]:
-        """Every flag that has a value (defaults included), as text, in name
-        order: what Mesos's ``/flags`` endpoint and ``GET_FLAGS`` show."""
-        result: dict[str, str] = {}
-        for spec in self._table:
-            value = self._values.get(spec.name)
-            if value is None:
-                continue
-            shown = self._shown.get(spec.name)
-            result[spec.name] = shown if shown is not None else spec.type.format(value)
-        return result
-
-    def __repr__(self) -> str:
-        items = " ".join(f'--{k}="{v}"' for k, v in self.as_strings().items())
-        return f"Flags({items})"
-
-
-# --------------------------------------------------------------------------
-# Loading.
-
-
-def _fetch(text: str) -> tuple[str, str | None]:
-    """Resolve ``file://`` values. Returns (text to parse, path read or None)."""
-    if not text.startswith("file://"):
-        return text, None
-    path = text[len("file://"):]
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            content = f.read()
-    except OSError as e:
-        reason = e.strerror or str(e)
-        raise ValueError(f"Error reading file '{path}': {reason}") from None
-    return content.strip(), path
-
-
-class _Loader:
-    def __init__(self, table: FlagTable) -> None:
-        self.table = table
-        self.values: dict[str, Any] = {}
-        self.sources: dict[str, str] = {}
-        self.shown: dict[str, str] = {}
-
-    def apply(self, name: str, value: str | None, source: str) -> None:
-        negated = name.startswith("no-")
-        flag_name = name[3:] if negated else name
-        spec = self.table.get(flag_name)
-        if spec is None:
-            via = f" via '{name}'" if negated else ""
-            raise FlagError(f"Failed to load unknown flag '{flag_name}'{via}", flag_name)
-        if flag_name in self.sources:
-            raise FlagError(
-                f"Flag '{flag_name}' is already loaded via name '{flag_name}'", flag_name
-            )
-
-        if not spec.boolean:
-            if negated:
-                raise FlagError(
-                    f"Failed to load non-boolean flag '{flag_name}' via '{name}'", flag_name
-                )
-            if value is None:
-                raise FlagError(
-                    f"Failed to load non-boolean flag '{flag_name}': Missing value",
-                    flag_name,
-                )
-            text = value
-        elif value is None or value == "":
-            text = "false" if negated else "true"
-        elif negated:
-            raise FlagError(
-                f"Failed to load boolean flag '{flag_name}' via '{name}'"
-                f" with value '{value}'",
-                flag_name,
-            )
-        else:
-            text = value
-
-        try:
-            content, path = _fetch(text)
-            parsed = spec.type.parse(content)
-        except ValueError as e:
-            raise FlagError(
-                f"Failed to load flag '{flag_name}': Failed to load value '{text}': {e}",
-                flag_name,
-            ) from None
-
-        self.values[flag_name] = parsed
-        self.sources[flag_name] = source
-        if path is not None and spec.conceal_file_contents:
-            self.shown[flag_name] = path
-
-
-def _scan_argv(argv: Sequence[str]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    entries: list[tuple[str, str | None]] = []
-    warnings: list[str] = []
-    for index, raw in enumerate(argv):
-        arg = raw.strip(_TRIM)
-        if arg == "--":
-            rest = list(argv[index + 1:])
-            if rest:
-                warnings.append(f"Ignored the arguments after '--': {rest!r}")
-            break
-        if not arg.startswith("--"):
-            warnings.append(f"Ignored argument '{raw}': flags are written --name=value")
-            continue
-        name, eq, value = arg[2:].partition("=")
-        entries.append((name.lower(), value if eq else None))
-    return entries, warnings
-
-
-def _scan_environ(
-    environ: Mapping[str, str], prefix: str, table: FlagTable
-) -> dict[str, str]:
-    found: dict[str, str] = {}
-    # Sorted, so that of MESOS_PORT and MESOS_port the latter wins, as in Mesos.
-    for key in sorted(environ):
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix):].lower()
-        flag_name = name[3:] if name.startswith("no-") else name
-        if flag_name in table:
-            found[name] = environ[key]
-    return found
+# Loading, help and version, with the agent's table as the default.
 
 
 def load(
@@ -820,126 +330,20 @@ def load(
     table: FlagTable = AGENT_FLAGS,
     prefix: str = ENV_PREFIX,
 ) -> Flags:
-    """Load flags from ``argv`` (without the program name) and ``environ``.
+    """Load the agent's flags from ``argv`` (without the program name) and
+    ``environ``: `mesos_py.flagslib.load` with `AGENT_FLAGS` as the default
+    table.
 
     Raises `FlagError` on the first problem, unless ``--help`` or
     ``--version`` is true (see the module documentation).
     """
-    if isinstance(argv, str):
-        raise TypeError("argv must be a sequence of arguments, not a string")
-    for name in table.names():
-        if hasattr(Flags, name):
-            raise ValueError(f"Flag name '{name}' clashes with an attribute of Flags")
-
-    cli_entries, warnings = _scan_argv(argv)
-    loader = _Loader(table)
-    first_error: FlagError | None = None
-
-    def attempt(name: str, value: str | None, source: str) -> None:
-        nonlocal first_error
-        try:
-            loader.apply(name, value, source)
-        except FlagError as e:
-            if first_error is None:
-                first_error = e
-
-    given_on_cli: set[str] = set()
-    for name, value in cli_entries:
-        given_on_cli.add(name[3:] if name.startswith("no-") else name)
-        attempt(name, value, SOURCE_COMMAND_LINE)
-
-    for name, value in _scan_environ(environ, prefix, table).items():
-        flag_name = name[3:] if name.startswith("no-") else name
-        if flag_name not in given_on_cli:
-            attempt(name, value, SOURCE_ENVIRONMENT)
-
-    for spec in table:
-        if spec.name in loader.values:
-            continue
-        if spec.default_factory is not None:
-            loader.values[spec.name] = spec.default_factory()
-            loader.sources[spec.name] = SOURCE_DEFAULT
-        elif spec.default is not NO_DEFAULT:
-            loader.values[spec.name] = spec.default
-            loader.sources[spec.name] = SOURCE_DEFAULT
-
-    flags = Flags(table, loader.values, loader.sources, loader.shown, warnings)
-    if loader.values.get("help") is True or loader.values.get("version") is True:
-        return flags
-    if first_error is not None:
-        raise first_error
-
-    for spec in table:
-        value = loader.values.get(spec.name)
-        if value is None:
-            if spec.required:
-                raise FlagError(
-                    f"Flag '{spec.name}' is required, but it was not provided", spec.name
-                )
-            continue
-        if spec.validate is not None:
-            problem = spec.validate(value)
-            if problem is not None:
-                raise FlagError(
-                    f"Failed to validate flag '{spec.name}': {problem}", spec.name
-                )
-    return flags
-
-
-# --------------------------------------------------------------------------
-# Help and version.
-
-
-def _default_text(spec: FlagSpec) -> str | None:
-    if spec.default_help is not None:
-        return spec.default_help
-    if spec.default is not NO_DEFAULT:
-        return str(spec.type.format(spec.default))
-    return None
-
-
-_HELP_COLUMNS = 80
+    return flagslib.load(argv, environ, table=table, prefix=prefix)
 
 
 def help_text(table: FlagTable = AGENT_FLAGS, program: str = PROGRAM_NAME) -> str:
     """The ``--help`` text: a usage line, then every flag in name order with
     its description and, when it has one, its default."""
-    pad = 5
-    heads: dict[str, str] = {}
-    for spec in table:
-        if spec.boolean:
-            heads[spec.name] = f"  --[no-]{spec.name}"
-        else:
-            heads[spec.name] = f"  --{spec.name}=VALUE"
-    width = max((len(h) for h in heads.values()), default=0) + pad
-
-    avail = max(_HELP_COLUMNS - width, 30)
-    out = [f"Usage: {program} [options]", ""]
-    for spec in table:
-        note = None
-        if spec.required:
-            note = "(required)"
-        else:
-            default = _default_text(spec)
-            if default is not None:
-                note = f"(default: {default})"
-        lines: list[str] = []
-        for paragraph in spec.help.split("\n"):
-            lines.extend(
-                textwrap.wrap(paragraph, avail, break_on_hyphens=False, break_long_words=False)
-                or [""]
-            )
-        if note is not None:
-            # Keep the note in one piece, after the text when it fits.
-            if lines[-1] == "":
-                lines[-1] = note
-            elif len(lines[-1]) + 1 + len(note) <= avail:
-                lines[-1] += " " + note
-            else:
-                lines.append(note)
-        out.append((heads[spec.name].ljust(width) + lines[0]).rstrip())
-        out.extend((" " * width + line).rstrip() for line in lines[1:])
-    return "\n".join(out) + "\n"
+    return flagslib.help_text(table, program)
 
 
 def version_text() -> str:

@@ -1,4 +1,8 @@
-"""Tests for mesos_py.flags: the agent's flag table and its stout-like loader."""
+"""Tests for mesos_py.flags: the agent's flag table and its loading.
+
+The generic loader is tested with tables of its own in test_flagslib.py, and
+Duration and Bytes in test_units.py.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,7 @@ from pathlib import Path
 import pytest
 
 from mesos_py import flags as F
-from mesos_py.flags import (
-    AGENT_FLAGS,
-    BOOL,
-    BYTES,
-    DURATION,
-    INT,
-    STRING,
-    Bytes,
-    Duration,
-    FlagError,
-    FlagSpec,
-    FlagTable,
-    help_text,
-    load,
-)
+from mesos_py.flags import AGENT_FLAGS, FlagError, help_text, load
 
 
 def error_of(argv: list[str], environ: dict[str, str] | None = None, **kw: object) -> str:
@@ -30,19 +20,6 @@ def error_of(argv: list[str], environ: dict[str, str] | None = None, **kw: objec
     message = str(info.value)
     assert "\n" not in message and "\r" not in message
     return message
-
-
-# A table with every value type, for the types no agent flag uses yet.
-TYPED = FlagTable(
-    [
-        FlagSpec("help", BOOL, "Help.", default=False),
-        FlagSpec("timeout", DURATION, "A duration.", default=Duration(15)),
-        FlagSpec("cache", BYTES, "A size.", default=Bytes(2 * 1024**3)),
-        FlagSpec("count", INT, "A number.", default=3),
-        FlagSpec("name", STRING, "A name."),
-        FlagSpec("token", STRING, "Must be given.", required=True),
-    ]
-)
 
 
 # ---------------------------------------------------------------- defaults
@@ -80,6 +57,16 @@ def test_as_strings_shape() -> None:
         "switch_user": "true",
         "version": "false",
         "work_dir": "/var/lib/mesos-py",
+        "cgroups_destroy_timeout": "1mins",
+        "cgroups_enable_cfs": "false",
+        "cgroups_hierarchy": "/sys/fs/cgroup",
+        "cgroups_limit_swap": "false",
+        "cgroups_root": "mesos",
+        "container_disk_watch_interval": "15secs",
+        "container_pids_limit": "0",
+        "enforce_container_disk_quota": "false",
+        "xfs_kill_containers": "false",
+        "xfs_project_range": "[5000-10000]",
     }
     strings = load(["--ip=10.0.0.1", "--no-switch_user", "--port=6000"], {}).as_strings()
     assert list(strings) == sorted(strings)
@@ -92,20 +79,6 @@ def test_as_strings_shape() -> None:
 def test_launcher_is_posix_only_until_the_linux_launcher_exists() -> None:
     assert load([], {}).launcher == "posix"
     assert "Expecting one of 'posix'" in error_of(["--launcher=linux"])
-
-
-def test_computed_default_runs_only_when_flag_not_given() -> None:
-    calls = []
-
-    def compute() -> str:
-        calls.append(1)
-        return "computed"
-
-    table = FlagTable([FlagSpec("a", STRING, "A.", default_factory=compute,
-                                default_help="computed")])
-    assert load([], {}, table=table).a == "computed"
-    assert load(["--a=given"], {}, table=table).a == "given"
-    assert calls == [1]
 
 
 def test_load_does_not_read_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,13 +264,6 @@ def test_missing_file() -> None:
     )
 
 
-def test_file_content_with_newlines_keeps_error_on_one_line(tmp_path: Path) -> None:
-    (tmp_path / "d").write_text("5\nsecs\n")
-    message = error_of([f"--timeout=file://{tmp_path}/d", "--token=t"], table=TYPED)
-    assert message.startswith("Failed to load flag 'timeout': ")
-    assert "\\n" in message
-
-
 # ---------------------------------------------------------------- errors
 
 
@@ -389,57 +355,6 @@ def test_first_error_in_argument_order_is_reported() -> None:
     assert error_of(["--zzz", "--port=abc"]) == "Failed to load unknown flag 'zzz'"
 
 
-@pytest.mark.parametrize(
-    "argv, fragment",
-    [
-        (["--timeout=15"], "Failed to load value '15': Invalid duration '15'"),
-        (["--timeout=15s"], "Unknown duration unit 's'"),
-        (["--timeout=15SECS"], "Unknown duration unit 'SECS'"),
-        (["--timeout=secs"], "Failed to convert '' to number"),
-        (["--timeout=1.2.3secs"], "Failed to convert '1.2.3' to number"),
-        (["--timeout=-1secs"], "Failed to convert '' to number"),
-        (["--timeout=99999999999weeks"], "too large"),
-        (["--cache=2"], "Invalid bytes '2'"),
-        (["--cache=1.5GB"], "Fractional bytes '1.5GB'"),
-        (["--cache=2XB"], "Unknown bytes unit 'XB'"),
-        (["--cache=GB"], "Failed to convert '' to number"),
-        (["--count=three"], "Failed to convert into required type"),
-    ],
-)
-def test_typed_parse_errors_name_the_flag(argv: list[str], fragment: str) -> None:
-    message = error_of(argv + ["--token=t"], table=TYPED)
-    flag = argv[0][2:].split("=")[0]
-    assert message.startswith(f"Failed to load flag '{flag}': Failed to load value ")
-    assert fragment in message
-
-
-def test_typed_table_values() -> None:
-    flags = load(["--timeout=0.5secs", "--cache=512mb", "--count=-4", "--token=t"], {}, table=TYPED)
-    assert flags.timeout == Duration(0.5)
-    assert flags.cache == Bytes(512 * 1024**2)
-    assert flags.count == -4
-    assert flags.as_strings() == {
-        "cache": "512MB",
-        "count": "-4",
-        "help": "false",
-        "timeout": "500ms",
-        "token": "t",
-    }
-
-
-def test_required_flag() -> None:
-    assert error_of([], table=TYPED) == "Flag 'token' is required, but it was not provided"
-    assert load(["--token=x"], {}, table=TYPED).token == "x"
-
-
-def test_validator_runs_on_defaults_too() -> None:
-    table = FlagTable(
-        [FlagSpec("n", INT, "N.", default=5, validate=lambda v: "too big" if v > 3 else None)]
-    )
-    assert error_of([], table=table) == "Failed to validate flag 'n': too big"
-    assert load(["--n=2"], {}, table=table).n == 2
-
-
 # ---------------------------------------------------------- help, version
 
 
@@ -484,12 +399,6 @@ def test_help_text_lists_every_flag() -> None:
     assert max(len(line) for line in text.splitlines()) <= 90
 
 
-def test_help_text_marks_required_flags() -> None:
-    assert "(required)" in help_text(TYPED)
-    assert "(default: 15secs)" in help_text(TYPED)
-    assert "(default: 2GB)" in help_text(TYPED)
-
-
 def test_declared_flags() -> None:
     assert AGENT_FLAGS.names() == sorted(
         [
@@ -507,6 +416,20 @@ def test_declared_flags() -> None:
             "switch_user",
             "version",
             "work_dir",
+            "bounding_capabilities",
+            "cgroups_destroy_timeout",
+            "cgroups_enable_cfs",
+            "cgroups_hierarchy",
+            "cgroups_limit_swap",
+            "cgroups_net_cls_primary_handle",
+            "cgroups_net_cls_secondary_handles",
+            "cgroups_root",
+            "container_disk_watch_interval",
+            "container_pids_limit",
+            "effective_capabilities",
+            "enforce_container_disk_quota",
+            "xfs_kill_containers",
+            "xfs_project_range",
         ]
     )
 
@@ -530,111 +453,25 @@ def test_argv_must_not_be_a_string() -> None:
         load("--port=1", {})
 
 
-# -------------------------------------------------------------- the table
+@pytest.mark.parametrize("argv,needle", [
+    (["--cgroups_root=/abs"], "flag 'cgroups_root'"),
+    (["--cgroups_root=a/../b"], "flag 'cgroups_root'"),
+    (["--cgroups_net_cls_primary_handle=0x10000"], "flag 'cgroups_net_cls_primary_handle'"),
+    (["--cgroups_net_cls_primary_handle=12"], "flag 'cgroups_net_cls_primary_handle'"),
+    (["--cgroups_net_cls_secondary_handles=0x5,0x1"], "flag 'cgroups_net_cls_secondary_handles'"),
+    (["--xfs_project_range=5000-10000"], "flag 'xfs_project_range'"),
+    (["--container_pids_limit=-1"], "flag 'container_pids_limit'"),
+    (["--container_disk_watch_interval=soon"], "flag 'container_disk_watch_interval'"),
+])
+def test_linux_isolation_flags_are_validated(argv, needle) -> None:
+    assert needle in error_of(argv)
 
 
-def test_table_rejects_duplicates_and_bad_names() -> None:
-    with pytest.raises(ValueError):
-        FlagTable([FlagSpec("a", STRING, "A."), FlagSpec("a", STRING, "A.")])
-    with pytest.raises(ValueError):
-        FlagSpec("no-a", BOOL, "A.")
-    with pytest.raises(ValueError):
-        FlagSpec("Port", INT, "P.")
-    with pytest.raises(ValueError):
-        FlagSpec("a", STRING, "A.", default="x", required=True)
-    with pytest.raises(ValueError):
-        FlagSpec("a", STRING, "A.", default_factory=lambda: "x")  # no default_help
-
-
-def test_flag_name_clashing_with_flags_method_is_refused() -> None:
-    with pytest.raises(ValueError):
-        load([], {}, table=FlagTable([FlagSpec("source", STRING, "S.")]))
-
-
-# --------------------------------------------------------- Duration, Bytes
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["15secs", "1mins", "1weeks", "6hrs", "0ns", "100ms", "10us", "1001ns", "90secs",
-     "1500ms", "36hrs", "8days", "2500ms", "15mins", "30secs", "10secs"],
-)
-def test_duration_round_trip(text: str) -> None:
-    assert str(Duration.parse(text)) == text
-
-
-@pytest.mark.parametrize(
-    "text, shown, nanos",
-    [
-        ("0.5secs", "500ms", 500_000_000),
-        ("60secs", "1mins", 60 * 10**9),
-        ("1.5mins", "90secs", 90 * 10**9),
-        ("7days", "1weeks", 7 * 86400 * 10**9),
-        ("0.5weeks", "84hrs", 302400 * 10**9),
-        ("2.5secs", "2500ms", 2_500_000_000),
-        ("1.5days", "36hrs", 36 * 3600 * 10**9),
-        ("1000ms", "1secs", 10**9),
-        ("0.1ns", "0ns", 0),
-        (".5secs", "500ms", 500_000_000),
-    ],
-)
-def test_duration_normalises_like_stout(text: str, shown: str, nanos: int) -> None:
-    d = Duration.parse(text)
-    assert d.nanos == nanos
-    assert str(d) == shown
-
-
-def test_duration_constructor_and_seconds() -> None:
-    assert str(Duration(15)) == "15secs"
-    assert str(Duration(60)) == "1mins"
-    assert str(Duration(7 * 86400)) == "1weeks"
-    assert str(Duration(0.1)) == "100ms"
-    assert str(Duration(nanos=100_000_000)) == "100ms"
-    assert str(Duration(1 / 3)) == "333.333333ms"
-    assert str(Duration(nanos=-1500)) == "-1500ns"
-    assert Duration(90).seconds == 90.0
-    assert Duration.parse("0.5secs").seconds == 0.5
-    assert Duration(1) < Duration(2) and Duration(60) == Duration.parse("1mins")
-    assert hash(Duration(60)) == hash(Duration.parse("1mins"))
-    with pytest.raises(TypeError):
-        Duration(1, nanos=1)
-
-
-def test_duration_fraction_printed_with_15_significant_digits() -> None:
-    assert str(Duration(nanos=10**9 + 1)) == "1.000000001secs"
-    assert str(Duration(nanos=2 * 10**17)) == "330.687830687831weeks"
-
-
-@pytest.mark.parametrize(
-    "n, text",
-    [
-        (0, "0B"),
-        (1, "1B"),
-        (1025, "1025B"),
-        (1024, "1KB"),
-        (1536 * 1024, "1536KB"),
-        (2 * 1024**3, "2GB"),
-        (1024**4, "1TB"),
-        (1024**5, "1024TB"),
-    ],
-)
-def test_bytes_str(n: int, text: str) -> None:
-    assert str(Bytes(n)) == text
-    assert Bytes.parse(text) == Bytes(n)
-
-
-def test_bytes_parse_units_case_insensitive() -> None:
-    assert Bytes.parse("2gb").bytes == 2 * 1024**3
-    assert Bytes.parse("10kB").bytes == 10 * 1024
-    assert Bytes.parse("7B").bytes == 7
-
-
-def test_bytes_rejects_bad_values() -> None:
-    with pytest.raises(ValueError):
-        Bytes(-1)
-    with pytest.raises(ValueError):
-        Bytes(2**64)
-    with pytest.raises(ValueError, match="Fractional"):
-        Bytes.parse("0.5GB")
-    with pytest.raises(ValueError):
-        Bytes.parse("99999999999999999999TB")
+def test_linux_isolation_flags_parse() -> None:
+    flags = load(["--cgroups_root=mesos_test/a", "--cgroups_net_cls_primary_handle=0x1a2b",
+                  "--cgroups_net_cls_secondary_handles=0x0001,0x00ff",
+                  "--container_disk_watch_interval=100ms", "--xfs_project_range=[10-20]"], {})
+    assert flags.cgroups_root == "mesos_test/a"
+    assert flags.cgroups_net_cls_primary_handle == "0x1a2b"
+    assert flags.container_disk_watch_interval.seconds == 0.1
+    assert flags.xfs_project_range == "[10-20]"

@@ -6,20 +6,22 @@ prepare in the order of `CREATORS` and clean up in the reverse order.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from mesos_py.actors import Runtime
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.filesystem import PosixFilesystemIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
 
-CREATORS: list[type[Isolator]] = [
-    PosixFilesystemIsolator,
-    PosixCpuIsolator,
-    PosixMemIsolator,
+# (name, class) in isolation order. Several names may share one class: the
+# class is then created once, for all its selected names.
+CREATORS: list[tuple[str, type[Isolator]]] = [
+    ("filesystem/posix", PosixFilesystemIsolator),
+    ("posix/cpu", PosixCpuIsolator),
+    ("posix/mem", PosixMemIsolator),
 ]
 
-BY_NAME = {cls.NAME: cls for cls in CREATORS}
+BY_NAME = dict(CREATORS)
 
 
 def resolve_isolation(isolation: str) -> list[str]:
@@ -34,14 +36,24 @@ def resolve_isolation(isolation: str) -> list[str]:
             raise ValueError(f"Unknown or unsupported isolator '{name}' "
                              f"(this agent offers: {', '.join(BY_NAME)})")
     if not any(name.startswith("filesystem/") for name in names):
-        names.add(PosixFilesystemIsolator.NAME)
-    return [cls.NAME for cls in CREATORS if cls.NAME in names]
+        names.add("filesystem/posix")
+    return [name for name, _ in CREATORS if name in names]
 
 
-def create_isolators(runtime: Runtime, names: Sequence[str]) -> list[IsolatorHandle]:
-    handles = []
+def create_isolators(runtime: Runtime, names: Sequence[str], flags: Any) -> list[IsolatorHandle]:
+    """One actor per isolator class, in the order its first name appears."""
+    chosen: dict[type[Isolator], list[str]] = {}
     for name in names:
-        cls = BY_NAME[name]
-        pid = runtime.spawn(cls, name=name.replace("/", "_"))
-        handles.append(IsolatorHandle(name, cls, pid))
+        chosen.setdefault(BY_NAME[name], []).append(name)
+    handles = []
+    for cls, class_names in chosen.items():
+        pid = runtime.spawn(cls, flags, class_names, name=_actor_name(class_names))
+        handles.append(IsolatorHandle(",".join(class_names), cls, pid))
     return handles
+
+
+def _actor_name(names: list[str]) -> str:
+    """`posix_cpu` for one name; the family (`cgroups`) for several."""
+    if len(names) == 1:
+        return names[0].replace("/", "_")
+    return names[0].split("/")[0]

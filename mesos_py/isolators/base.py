@@ -17,7 +17,7 @@ Contract kept by the Containerizer:
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 from mesos_py.actors import PID, Future, Process
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
@@ -27,9 +27,21 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerStatus, Re
 
 
 class Isolator(Process):
+    """Base of every isolator: no-op defaults for the whole interface.
+
+    Constructed with the agent's flags and the `--isolation` names it was
+    selected for (one actor may serve several names, e.g. cgroups/cpu and
+    cgroups/mem, as Mesos's cgroups isolator does).
+    """
+
     NAME: ClassVar[str] = ""
     SUPPORTS_NESTING: ClassVar[bool] = False
     SUPPORTS_STANDALONE: ClassVar[bool] = False
+
+    def __init__(self, flags: Any = None, names: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.flags = flags
+        self.names = list(names) or [self.NAME]
 
     def recover(self, states: list[ContainerState], orphans: list[ContainerID]) -> None:
         """Rebuilds per-container state after an agent restart."""

@@ -8,7 +8,7 @@ containers wants the same statistics.
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar, Sequence
 
 from mesos_py.actors import Future
 from mesos_py.isolators.base import Isolator
@@ -25,8 +25,8 @@ class PosixIsolator(Isolator):
     SUPPORTS_NESTING: ClassVar[bool] = True
     SUPPORTS_STANDALONE: ClassVar[bool] = True
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, flags: Any = None, names: Sequence[str] = ()) -> None:
+        super().__init__(flags, names)
         self._pids: dict[str, int] = {}
         self._table: Future[ProcessTable] | None = None
 

@@ -32,7 +32,7 @@ class StagedIsolator(Isolator):
     SUPPORTS_NESTING = True
 
     def __init__(self, journal: list[str], label: str) -> None:
-        super().__init__()
+        super().__init__(names=["test/" + label])
         self.journal, self.label = journal, label
         self.prepare_gate: Promise[None] | None = None
         self.isolate_gate: Promise[None] | None = None
