@@ -19,7 +19,7 @@ from typing import NoReturn, Sequence
 from mesos_py import flags as agent_flags
 from mesos_py.actors import Runtime, dispatch
 from mesos_py.containerizer.containerizer import Containerizer, ContainerizerFlags
-from mesos_py.containerizer.launcher import PosixLauncher
+from mesos_py.containerizer.launcher import LinuxLauncher, PosixLauncher
 from mesos_py.http import server
 from mesos_py.isolators import create_isolators, resolve_isolation
 from mesos_py.logs import setup_logging
@@ -82,8 +82,13 @@ class Agent:
                                f"{error.strerror}")
         port = sockets[0].getsockname()[1]
         self.runtime = runtime = Runtime(host=flags.ip or _advertised_ip(), port=port)
-        self.isolators = create_isolators(runtime, isolation, flags)
-        self.launcher = launcher = PosixLauncher(
+        try:
+            self.isolators = create_isolators(runtime, isolation, flags)
+        except ValueError as error:
+            runtime.stop()
+            raise StartupError(f"Failed to load flag 'isolation': {error}")
+        launcher_class = LinuxLauncher if flags.launcher == "linux" else PosixLauncher
+        self.launcher = launcher = launcher_class(
             runtime, paths.fork_server_pid_path(flags.runtime_dir))
         self.containerizer = runtime.spawn(
             Containerizer, ContainerizerFlags(flags.work_dir, flags.runtime_dir, flags.switch_user),

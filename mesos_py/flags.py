@@ -26,6 +26,7 @@ or ``required=True``. ``validate`` is called with the final typed value
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Mapping, Sequence
 
 from mesos_py import flagslib
@@ -180,11 +181,14 @@ AGENT_FLAGS = FlagTable(
         ),
         FlagSpec(
             "launcher",
-            choice("posix"),
-            "How container processes are started. Only `posix` exists so far: "
-            "each container is a session of processes on the host, without "
-            "namespaces (Mesos's `linux` launcher is not implemented yet).",
-            default="posix",
+            choice("posix", "linux"),
+            "How container processes are started: `linux` puts them in the "
+            "namespaces the isolators ask for (needed by the namespaces, "
+            "filesystem/linux and cgroups isolators); `posix` runs each "
+            "container as a session of processes on the host. The default is "
+            "`linux` when the agent runs as root, else `posix`.",
+            default_factory=lambda: "linux" if os.geteuid() == 0 else "posix",
+            default_help="linux as root, else posix",
         ),
         FlagSpec(
             "master",

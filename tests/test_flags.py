@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 
 from mesos_py import flags as F
@@ -31,7 +33,7 @@ def test_defaults() -> None:
     assert flags.runtime_dir == "/var/run/mesos-py"
     assert flags.port == 5051 and isinstance(flags.port, int)
     assert flags.isolation == "posix/cpu,posix/mem"
-    assert flags.launcher == "posix"
+    assert flags.launcher == ("linux" if os.geteuid() == 0 else "posix")
     assert flags.switch_user is True
     assert flags.logging_level == "INFO"
     assert flags.help is False and flags.version is False
@@ -50,7 +52,7 @@ def test_as_strings_shape() -> None:
     assert load([], {}).as_strings() == {
         "help": "false",
         "isolation": "posix/cpu,posix/mem",
-        "launcher": "posix",
+        "launcher": "linux" if os.geteuid() == 0 else "posix",
         "logging_level": "INFO",
         "port": "5051",
         "runtime_dir": "/var/run/mesos-py",
@@ -76,9 +78,13 @@ def test_as_strings_shape() -> None:
     assert "hostname" not in strings
 
 
-def test_launcher_is_posix_only_until_the_linux_launcher_exists() -> None:
+def test_launcher_defaults_to_linux_as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert load([], {}).launcher == "linux"
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert load([], {}).launcher == "posix"
-    assert "Expecting one of 'posix'" in error_of(["--launcher=linux"])
+    assert "Expecting one of 'posix', 'linux'" in error_of(["--launcher=docker"])
 
 
 def test_load_does_not_read_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +103,7 @@ def test_name_equals_value() -> None:
             "--hostname=agent-1.example",
             "--ip=192.168.1.7",
             "--master=10.0.0.1:5050",
-            "--launcher=posix",
+            "--launcher=linux",
             "--logging_level=WARNING",
             "--resources=cpus:2;mem:1024",
             "--isolation=cgroups/cpu,cgroups/mem",
@@ -110,7 +116,7 @@ def test_name_equals_value() -> None:
     assert flags.hostname == "agent-1.example"
     assert flags.ip == "192.168.1.7"
     assert flags.master == "10.0.0.1:5050"
-    assert flags.launcher == "posix"
+    assert flags.launcher == ("linux" if os.geteuid() == 0 else "posix")
     assert flags.logging_level == "WARNING"
     assert flags.resources == "cpus:2;mem:1024"
     assert flags.isolation == "cgroups/cpu,cgroups/mem"
@@ -308,7 +314,7 @@ def test_missing_file() -> None:
         (
             ["--launcher=docker"],
             "Failed to load flag 'launcher': Failed to load value 'docker': "
-            "Expecting one of 'posix'",
+            "Expecting one of 'posix', 'linux'",
         ),
         (
             ["--logging_level=info"],

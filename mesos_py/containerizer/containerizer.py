@@ -131,9 +131,6 @@ class Containerizer(Process):
             if info.HasField("mesos") and info.mesos.HasField("image"):
                 image_type = info.mesos.image.Type.Name(info.mesos.image.type)
                 raise InvalidRequest(f"Unsupported container image type: {image_type}")
-            if len(info.volumes) > 0:
-                raise InvalidRequest("Volumes in ContainerInfo are not supported by this agent's"
-                                     " isolation (no volume isolator is enabled)")
         if config.command_info.uris:
             raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent yet")
         if config.HasField("user"):
@@ -143,7 +140,9 @@ class Containerizer(Process):
         # Runs on the blocking pool: touches only the filesystem.
         os.makedirs(paths.container_runtime_dir(self._flags.runtime_dir, container_id),
                     exist_ok=True)
-        _remove_file(paths.container_status_path(self._flags.runtime_dir, container_id))
+        status_path = paths.container_status_path(self._flags.runtime_dir, container_id)
+        _remove_file(status_path)
+        _remove_file(status_path + ".command")
         _remove_file(paths.container_pid_path(self._flags.work_dir, container_id))
         _remove_file(paths.container_termination_path(self._flags.work_dir, container_id))
         os.makedirs(config.directory, mode=0o750, exist_ok=True)
@@ -232,9 +231,11 @@ class Containerizer(Process):
     def _launch_request(self, container: Container, infos: list[ContainerLaunchInfo]) -> LaunchRequest:
         config = container.config
         command = config.command_info
-        env: dict[str, str] = {"MESOS_SANDBOX": config.directory}
+        merged = ContainerLaunchInfo()
         for info in infos:
-            env.update({v.name: v.value for v in info.environment.variables})
+            merged.MergeFrom(info)  # repeated fields concatenate in isolation order
+        env: dict[str, str] = {"MESOS_SANDBOX": config.directory}
+        env.update({v.name: v.value for v in merged.environment.variables})
         env.update({v.name: v.value for v in command.environment.variables
                     if v.type != v.SECRET})
         shell = command.shell if command.HasField("shell") else True
@@ -246,15 +247,31 @@ class Containerizer(Process):
         groups: list[int] = []
         if config.HasField("user"):
             uid, gid, groups = _user_ids(config.user)
-        for info in infos:
-            groups.extend(info.supplementary_groups)
+        groups.extend(merged.supplementary_groups)
+        clone = namespace_names(merged.clone_namespaces)
         return LaunchRequest(
-            argv=argv, path=path, shell=shell, env=env, cwd=config.directory,
+            argv=argv, path=path, shell=shell, env=env,
+            cwd=merged.working_directory or config.directory,
             status_path=paths.container_status_path(self._flags.runtime_dir,
                                                     container.container_id),
             stdout_path=os.path.join(config.directory, "stdout"),
             stderr_path=os.path.join(config.directory, "stderr"),
-            uid=uid, gid=gid, groups=groups)
+            uid=uid, gid=gid, groups=groups, clone=clone,
+            enter=self._entered_namespaces(container, merged),
+            init="pid" in clone,
+            mounts=[{"source": m.source or None, "target": m.target, "type": m.type or None,
+                     "flags": m.flags, "options": m.options or None} for m in merged.mounts])
+
+    def _entered_namespaces(self, container: Container,
+                            merged: ContainerLaunchInfo) -> dict[str, str]:
+        """Namespaces a nested container joins: its parent's."""
+        names = namespace_names(merged.enter_namespaces)
+        if not names:
+            return {}
+        parent = self._containers.get(container_key(container.container_id.parent))
+        if parent is None or parent.pid is None:
+            raise Failure("The parent container has no process whose namespaces to enter")
+        return {name: f"/proc/{parent.pid}/ns/{name}" for name in names}
 
     # =============================================================== destroy
     def destroy(self, container_id: ContainerID) -> Future[ContainerTermination | None]:
@@ -657,6 +674,22 @@ def _read_checkpoint(directory: str, container_id: ContainerID) -> Checkpointed:
     except (checkpoint.CheckpointError, ValueError, IndexError) as error:
         record.error = f"corrupt checkpoint in {directory}: {error}"
     return record
+
+
+_NAMESPACE_FLAGS = {0x00020000: "mnt", 0x20000000: "pid", 0x08000000: "ipc",
+                    0x04000000: "uts", 0x40000000: "net"}
+
+
+def namespace_names(flags: Sequence[int]) -> list[str]:
+    """CLONE_NEW* flags (as isolators give them) as namespace names, deduplicated."""
+    names: list[str] = []
+    for flag in flags:
+        name = _NAMESPACE_FLAGS.get(flag)
+        if name is None:
+            raise Failure(f"Unsupported namespace flag {flag:#x}")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _settled(future: Future[Any] | None) -> Future[None]:

@@ -4,16 +4,24 @@ The agent is multi-threaded, so it never forks itself. At start-up it spawns
 this program (`python -m mesos_py.containerizer.forkserver`) with one end of a
 SOCK_SEQPACKET socket pair as fd 3. Each launch request is a JSON datagram
 with file descriptors attached (SCM_RIGHTS): the read end of the container's
-sync pipe, then stdin, stdout and stderr. The server forks; the child starts
-a new session, wires its stdio, and blocks on the sync pipe until the agent
-has checkpointed the pid and isolated the container, then sets its working
-directory and user and execs the command. EOF on the sync pipe (the agent
-died or gave up) makes the child exit without running anything.
+sync pipe, then stdin, stdout and stderr.
+
+The container's first process is always a child of this server:
+- plain: `fork()`;
+- new namespaces (`clone`: mnt, pid, ipc, uts, net): a raw `clone()` with
+  those flags, so the child is pid 1 of its new pid namespace;
+- joining a parent container's namespaces (`enter`, nested containers): a
+  forked helper `setns()`es into them and `clone(CLONE_PARENT)`s the child,
+  which therefore is our child too, then exits.
+The child starts a new session, wires its stdio and runs the launch helper
+(`launch.py`): wait on the sync pipe, mounts, then the command.
 
 The server reaps its children. For a container it first writes the raw
-wait(2) status to the container's status file (temp + rename), and only then
-reaps it, so that "the pid is gone" implies "the status file exists" for a
-restarted agent. It then reports the exit to the agent, if still connected.
+wait(2) status to the container's status file (temp + rename): the status its
+init recorded for the command if it ran one, else the first process's own.
+Only then does it reap it, so that "the pid is gone" implies "the status file
+exists" for a restarted agent. It then reports the exit to the agent, if
+still connected.
 It is a child subreaper, so orphaned descendants of containers are reaped
 here rather than left as zombies.
 
@@ -37,11 +45,21 @@ import socket
 import sys
 from typing import Any
 
+from mesos_py.containerizer import launch
+
 SOCKET_FD = 3
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 8
 PR_SET_CHILD_SUBREAPER = 36
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYS_CLONE = 56  # x86_64
+CLONE_PARENT = 0x00008000
+NAMESPACES = {  # name -> CLONE_NEW* flag; the order in which they are entered
+    "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "pid": 0x20000000,
+    "mnt": 0x00020000,
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
 
 
 def raw_status(result: Any) -> int:
@@ -51,6 +69,45 @@ def raw_status(result: Any) -> int:
     if result.si_code == os.CLD_DUMPED:
         return (result.si_status & 0x7F) | 0x80
     return result.si_status & 0x7F
+
+
+def clone(flags: int) -> int:
+    """fork() with CLONE_* flags (raw clone: no new stack, fork semantics)."""
+    pid = _libc.syscall(SYS_CLONE, ctypes.c_ulong(flags | signal.SIGCHLD), None, None, None,
+                        None)
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return int(pid)
+
+
+def clone_flags(names: list[str]) -> int:
+    flags = 0
+    for name in names:
+        flags |= NAMESPACES[name]
+    return flags
+
+
+def setns(paths: dict[str, str]) -> None:
+    # Open every namespace first: entering the mount namespace changes /proc.
+    fds = [(name, os.open(paths[name], os.O_RDONLY | os.O_CLOEXEC))
+           for name in NAMESPACES if name in paths]
+    for name, fd in fds:
+        if _libc.setns(fd, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"setns({name}): "
+                          f"{os.strerror(ctypes.get_errno())}")
+        os.close(fd)
+
+
+def final_status(status_path: str, own_status: int) -> int:
+    """The command's status recorded by the container's init, if any."""
+    recorded = launch.command_status_path(status_path)
+    try:
+        with open(recorded) as source:
+            text = source.read().strip()
+        os.unlink(recorded)
+    except OSError:
+        return own_status
+    return int(text) if text.isdigit() else own_status
 
 
 def write_status(path: str, status: int) -> None:
@@ -137,14 +194,45 @@ class Server:
                        "message": "malformed fork server request"})
             return
         try:
-            pid = os.fork()
+            pid = self.start(request, fds)
         except OSError as error:
-            self.send({"op": "error", "seq": request["seq"], "message": f"fork: {error}"})
+            self.send({"op": "error", "seq": request["seq"], "message": str(error)})
             return
-        if pid == 0:
-            child(request, fds)  # never returns
         self.containers[pid] = request["status_path"]
         self.send({"op": "launched", "seq": request["seq"], "pid": pid})
+
+    def start(self, request: dict[str, Any], fds: list[int]) -> int:
+        flags = clone_flags(request.get("clone", []))
+        if request.get("enter"):
+            return self.start_entering(request, fds, flags)
+        pid = clone(flags) if flags else os.fork()
+        if pid == 0:
+            child(request, fds)  # never returns
+        return pid
+
+    def start_entering(self, request: dict[str, Any], fds: list[int], flags: int) -> int:
+        """A child inside another container's namespaces, still our child."""
+        reply_r, reply_w = os.pipe()
+        helper = os.fork()
+        if helper == 0:
+            try:
+                os.close(reply_r)
+                setns(request["enter"])
+                pid = clone(flags | CLONE_PARENT)
+                if pid == 0:
+                    os.close(reply_w)
+                    child(request, fds)
+                os.write(reply_w, str(pid).encode())
+            except BaseException as error:
+                os.write(reply_w, f"error: {error}".encode())
+            os._exit(0)
+        os.close(reply_w)
+        reply = os.read(reply_r, 256).decode()
+        os.close(reply_r)
+        os.waitpid(helper, 0)
+        if not reply.isdigit():
+            raise OSError(0, reply or "the namespace helper died")
+        return int(reply)
 
     def reap(self) -> None:
         while True:
@@ -157,6 +245,7 @@ class Server:
             pid, status = result.si_pid, raw_status(result)
             status_path = self.containers.pop(pid, None)
             if status_path is not None:
+                status = final_status(status_path, status)
                 write_status(status_path, status)
             try:
                 os.waitpid(pid, 0)
@@ -167,7 +256,7 @@ class Server:
 
 
 def child(request: dict[str, Any], fds: list[int]) -> None:
-    """Runs in the forked child: becomes the container's first process."""
+    """Runs in the forked/cloned child: becomes the container's first process."""
     try:
         sync, stdin, stdout, stderr = fds
         signal.set_wakeup_fd(-1)
@@ -180,10 +269,7 @@ def child(request: dict[str, Any], fds: list[int]) -> None:
         sync = os.dup2(sync, 3, inheritable=False)
         for fd in set(fds) - {0, 1, 2, 3}:
             os.close(fd)  # received fds are inheritable: do not leak them
-        if os.read(sync, 1) != b"\x01":
-            os._exit(1)  # the agent died or aborted the launch
-        os.close(sync)
-        setup_and_exec(request)
+        launch.run(request, sync)
     except BaseException as error:  # never fall back into the server's loop
         try:
             os.write(2, f"Failed to launch container: {error}\n".encode())
@@ -191,33 +277,12 @@ def child(request: dict[str, Any], fds: list[int]) -> None:
             os._exit(1)
 
 
-def setup_and_exec(request: dict[str, Any]) -> None:
-    os.chdir(request["cwd"])
-    if request.get("uid") is not None:
-        os.setgroups(request.get("groups", []))
-        os.setgid(request["gid"])
-        os.setuid(request["uid"])
-    environment = dict(request["env"])
-    environment.setdefault("PATH", DEFAULT_PATH)
-    argv = request["argv"]
-    try:
-        if request.get("shell"):
-            os.execve("/bin/sh", argv, environment)
-        else:
-            os.execvpe(request["path"], argv, environment)
-    except OSError as error:
-        os.write(2, f"Failed to execute '{request.get('path', argv[0])}': "
-                    f"{error.strerror}\n".encode())
-        os._exit(1)
-
-
 def main() -> None:
     # Whatever the agent inherited from its own parent must not reach containers.
     os.closerange(SOCKET_FD + 1, 65536)
     os.set_blocking(SOCKET_FD, True)
     sock = socket.socket(fileno=SOCKET_FD)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     Server(sock).serve()
 
 

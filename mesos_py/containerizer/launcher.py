@@ -44,6 +44,12 @@ class LaunchRequest:
     uid: int | None = None
     gid: int | None = None
     groups: list[int] = dataclasses.field(default_factory=list)
+    clone: list[str] = dataclasses.field(default_factory=list)  # new namespaces
+    enter: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> /proc/N/ns/name
+    init: bool = False  # pid 1 of a new pid namespace: stay as the init
+    mounts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rlimits: list[list[int | None]] = dataclasses.field(default_factory=list)
+    capabilities: dict[str, list[int] | None] | None = None
 
 
 class ForkServer:
@@ -233,6 +239,16 @@ class PosixLauncher:
                 lambda _: self.destroy(pid, attempts + 1))
 
         return self._runtime.pool.run(kill_session, pid).then(again)
+
+
+class LinuxLauncher(PosixLauncher):
+    """Containers in namespaces the isolators ask for (mnt, pid, ipc, uts).
+
+    A container with its own pid namespace cannot leave it: killing its
+    first process (the namespace's init) makes the kernel kill the rest.
+    """
+
+    NAME = "linux"
 
 
 def kill_session(session_id: int) -> int:

@@ -11,12 +11,21 @@ from typing import Any, Sequence
 from mesos_py.actors import Runtime
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.filesystem import PosixFilesystemIsolator
+from mesos_py.isolators.namespaces import NamespacesIpcIsolator, NamespacesPidIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
+from mesos_py.isolators.volumes import (HostPathVolumeIsolator, LinuxFilesystemIsolator,
+                                        SandboxPathVolumeIsolator, SharedFilesystemIsolator)
 
 # (name, class) in isolation order. Several names may share one class: the
 # class is then created once, for all its selected names.
 CREATORS: list[tuple[str, type[Isolator]]] = [
     ("filesystem/posix", PosixFilesystemIsolator),
+    ("filesystem/linux", LinuxFilesystemIsolator),
+    ("filesystem/shared", SharedFilesystemIsolator),
+    ("volume/sandbox_path", SandboxPathVolumeIsolator),
+    ("volume/host_path", HostPathVolumeIsolator),
+    ("namespaces/pid", NamespacesPidIsolator),
+    ("namespaces/ipc", NamespacesIpcIsolator),
     ("posix/cpu", PosixCpuIsolator),
     ("posix/mem", PosixMemIsolator),
 ]
@@ -37,6 +46,9 @@ def resolve_isolation(isolation: str) -> list[str]:
                              f"(this agent offers: {', '.join(BY_NAME)})")
     if not any(name.startswith("filesystem/") for name in names):
         names.add("filesystem/posix")
+    if "filesystem/linux" in names:
+        # As Mesos: the volume isolators come with filesystem/linux.
+        names.update(("volume/host_path", "volume/sandbox_path"))
     return [name for name, _ in CREATORS if name in names]
 
 

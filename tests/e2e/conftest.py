@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -11,8 +12,8 @@ def make_agent(tmp_path) -> Iterator[Callable[..., AgentProcess]]:
     agents: list[AgentProcess] = []
 
     def make(extra_flags: list[str] | None = None, start: bool = True,
-             name: str = "agent") -> AgentProcess:
-        root = tmp_path / name
+             name: str = "agent", root: str | None = None) -> AgentProcess:
+        root = (tmp_path if root is None else Path(root)) / name
         agent = AgentProcess(str(root / "work"), str(root / "run"), extra_flags=extra_flags)
         os.makedirs(root, exist_ok=True)
         agents.append(agent)

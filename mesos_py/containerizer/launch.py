@@ -1,0 +1,209 @@
+"""The launch helper: what a container's first process does before the command.
+
+It runs inside the fork server's child (forked, or cloned into new
+namespaces), so it imports only the standard library. In order:
+
+1. wait on the sync pipe until the agent has checkpointed the pid and
+   isolated the container (EOF: the agent gave up; exit without running);
+2. in a new mount namespace, stop mount events from leaking back to the host
+   (`/` becomes a recursive slave), then apply the container's mounts (bind
+   mounts of volumes, `/proc` of a new pid namespace...), a read-only bind
+   mount being remounted read-only since the kernel ignores MS_RDONLY on the
+   first bind;
+3. as pid 1 of a new pid namespace, stay as the container's init: fork the
+   command, forward signals to it, reap every orphan, and when the command
+   ends write its raw wait status to `<status>.command` (opened before any
+   mount change) and exit; the fork server then publishes that as the
+   container's status. Otherwise exec the command directly.
+
+The command's own set-up (working directory, rlimits, user, capabilities) is
+applied in the process that execs it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from typing import Any
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+
+PR_SET_NAME = 15
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT, signal.SIGWINCH,
+                     signal.SIGALRM)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+
+
+def command_status_path(status_path: str) -> str:
+    """Where an init writes its command's status; the fork server moves it to `status`."""
+    return status_path + ".command"
+
+
+class LaunchError(Exception):
+    """A set-up step failed; the message goes to the container's stderr."""
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int,
+          options: str | None = None) -> None:
+    result = _libc.mount(source.encode() if source else None, target.encode(),
+                         fstype.encode() if fstype else None, flags,
+                         options.encode() if options else None)
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise LaunchError(f"Failed to mount '{source}' at '{target}': {os.strerror(errno)}")
+
+
+def apply_mount(spec: dict[str, Any]) -> None:
+    flags = int(spec.get("flags", 0))
+    source, target = spec.get("source"), spec["target"]
+    if flags & MS_BIND and flags & MS_RDONLY:
+        # A bind mount ignores MS_RDONLY: bind first, then remount read-only.
+        mount(source, target, None, flags & ~MS_RDONLY)
+        mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | (flags & MS_REC))
+        return
+    mount(source, target, spec.get("type"), flags, spec.get("options"))
+
+
+def order_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The mounts in isolation order, except that a mount whose target covers
+    another mount's source or target is applied after it (a private /tmp must
+    not hide the host paths other volumes bind from)."""
+    def covers(outer: dict[str, Any], inner: dict[str, Any]) -> bool:
+        root = outer["target"].rstrip("/") + "/"
+        paths = [inner["target"], inner.get("source") or ""]
+        return inner is not outer and any(p.startswith(root) for p in paths if p.startswith("/"))
+
+    pending, ordered = list(mounts), []
+    while pending:
+        ready = next(m for m in pending if not any(covers(m, o) for o in pending)) \
+            if any(not any(covers(m, o) for o in pending) for m in pending) else pending[0]
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered
+
+
+def setup_filesystem(request: dict[str, Any]) -> None:
+    if "mnt" in request.get("clone", ()):
+        # Host mounts still propagate in; ours never propagate out.
+        mount(None, "/", None, MS_REC | MS_SLAVE)
+    for spec in order_mounts(list(request.get("mounts", ()))):
+        apply_mount(spec)
+
+
+def prepare_command(request: dict[str, Any]) -> None:
+    """Working directory, rlimits, user and capabilities of the command."""
+    os.chdir(request["cwd"])
+    if request.get("rlimits"):
+        from mesos_py.linux.capabilities import apply_rlimits
+        apply_rlimits(request["rlimits"])
+    capabilities = request.get("capabilities")
+    if capabilities is not None:
+        from mesos_py.linux.capabilities import switch_user_and_capabilities
+        switch_user_and_capabilities(request.get("uid"), request.get("gid"),
+                                     request.get("groups", []), capabilities.get("effective"),
+                                     capabilities.get("bounding"))
+    elif request.get("uid") is not None:
+        os.setgroups(request.get("groups", []))
+        os.setgid(request["gid"])
+        os.setuid(request["uid"])
+
+
+def exec_command(request: dict[str, Any]) -> None:
+    environment = dict(request["env"])
+    environment.setdefault("PATH", DEFAULT_PATH)
+    argv = request["argv"]
+    try:
+        if request.get("shell"):
+            os.execve("/bin/sh", argv, environment)
+        else:
+            os.execvpe(request["path"], argv, environment)
+    except OSError as error:
+        raise LaunchError(f"Failed to execute '{request.get('path', argv[0])}': "
+                          f"{error.strerror}")
+
+
+def run_as_init(request: dict[str, Any], status_fd: int) -> None:
+    """pid 1 of the container: run the command as a child, reap, forward signals."""
+    _libc.prctl(PR_SET_NAME, b"mesos-py-init", 0, 0, 0)  # what `ps` shows inside
+    command = os.fork()
+    if command == 0:
+        try:
+            _default_signals()
+            prepare_command(request)
+            exec_command(request)
+        except BaseException as error:
+            _fail(error)
+    for signum in FORWARDED_SIGNALS:
+        signal.signal(signum, lambda received, _frame: _forward(command, received))
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            status = 0
+            break
+        if pid == command and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
+            break
+    os.write(status_fd, str(status).encode())
+    os.close(status_fd)
+    os._exit(0)
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _default_signals() -> None:
+    for signum in (*FORWARDED_SIGNALS, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _fail(error: BaseException) -> None:
+    try:
+        os.write(2, f"Failed to launch container: {error}\n".encode())
+    finally:
+        os._exit(1)
+
+
+def run(request: dict[str, Any], sync: int) -> None:
+    """Everything after the fork/clone, in the container's first process."""
+    try:
+        if os.read(sync, 1) != b"\x01":
+            os._exit(1)  # the agent died or aborted the launch
+        os.close(sync)
+        status_fd = None
+        if request.get("init"):
+            # Opened before any mount change: the runtime dir may vanish from view.
+            status_fd = os.open(command_status_path(request["status_path"]),
+                                os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        setup_filesystem(request)
+        if status_fd is not None:
+            run_as_init(request, status_fd)
+        prepare_command(request)
+        exec_command(request)
+    except BaseException as error:
+        _fail(error)
+
+
+if __name__ == "__main__":  # pragma: no cover - not a program
+    sys.exit("mesos_py.containerizer.launch is imported by the fork server")
