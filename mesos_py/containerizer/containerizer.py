@@ -99,6 +99,8 @@ class Containerizer(Process):
         if key in self._containers:
             return LaunchResult.ALREADY_LAUNCHED
         self._check_launchable(container_id, config)
+        if container_id.HasField("parent"):
+            config = self._nested_config(container_id, config)
         container = Container(container_id, config, State.PREPARING)
         self._containers[key] = container
         self._forget_termination(key)
@@ -121,8 +123,10 @@ class Containerizer(Process):
                 raise InvalidRequest(
                     f"Parent container {container_key(container_id.parent)} does not exist")
             if parent.state is State.DESTROYING:
-                raise InvalidRequest(
-                    f"Parent container {container_key(container_id.parent)} is being destroyed")
+                raise InvalidRequest(f"Parent container {container_key(container_id.parent)} "
+                                     "is in 'DESTROYING' state")
+            if config.HasField("task_info") or config.HasField("executor_info"):
+                raise InvalidRequest("Nested containers may not supply a TaskInfo/ExecutorInfo")
         if config.HasField("container_info"):
             info = config.container_info
             if info.type != ContainerInfo.MESOS:
@@ -135,6 +139,17 @@ class Containerizer(Process):
             raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent yet")
         if config.HasField("user"):
             _user_ids(config.user)  # raises for an unknown user
+
+    def _nested_config(self, container_id: ContainerID, config: ContainerConfig) -> ContainerConfig:
+        """A nested container lives in its parent's sandbox and, unless told
+        otherwise, runs as its parent's user (Mesos's rules)."""
+        parent = self._containers[container_key(container_id.parent)].config
+        nested = ContainerConfig()
+        nested.CopyFrom(config)
+        nested.directory = paths.nested_sandbox(parent.directory, container_id)
+        if not nested.HasField("user") and parent.HasField("user"):
+            nested.user = parent.user
+        return nested
 
     def _checkpoint_config(self, container_id: ContainerID, config: ContainerConfig) -> None:
         # Runs on the blocking pool: touches only the filesystem.

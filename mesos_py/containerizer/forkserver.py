@@ -42,6 +42,7 @@ import os
 import selectors
 import signal
 import socket
+import struct
 import sys
 from typing import Any
 
@@ -211,28 +212,28 @@ class Server:
         return pid
 
     def start_entering(self, request: dict[str, Any], fds: list[int], flags: int) -> int:
-        """A child inside another container's namespaces, still our child."""
-        reply_r, reply_w = os.pipe()
+        """A child inside another container's namespaces, still our child.
+
+        A helper setns()es into them. A new pid namespace cannot be made by a
+        process whose pid_for_children differs from its own, so when the pid
+        namespace is entered, a second helper is first cloned into it. Both
+        clone with CLONE_PARENT, so the container's first process is ours.
+        Its pid as we see it comes from the kernel: it sends us a datagram
+        and SO_PASSCRED translates its credentials into our namespace.
+        """
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        ours.settimeout(10)
         helper = os.fork()
         if helper == 0:
-            try:
-                os.close(reply_r)
-                setns(request["enter"])
-                pid = clone(flags | CLONE_PARENT)
-                if pid == 0:
-                    os.close(reply_w)
-                    child(request, fds)
-                os.write(reply_w, str(pid).encode())
-            except BaseException as error:
-                os.write(reply_w, f"error: {error}".encode())
-            os._exit(0)
-        os.close(reply_w)
-        reply = os.read(reply_r, 256).decode()
-        os.close(reply_r)
-        os.waitpid(helper, 0)
-        if not reply.isdigit():
-            raise OSError(0, reply or "the namespace helper died")
-        return int(reply)
+            ours.close()
+            enter_and_clone(request, fds, flags, theirs)  # never returns
+        theirs.close()
+        try:
+            return receive_pid(ours)
+        finally:
+            ours.close()
+            os.waitpid(helper, 0)
 
     def reap(self) -> None:
         while True:
@@ -253,6 +254,40 @@ class Server:
                 pass
             if status_path is not None:
                 self.send({"op": "exited", "pid": pid, "status": status})
+
+
+def enter_and_clone(request: dict[str, Any], fds: list[int], flags: int,
+                    reply: socket.socket) -> None:
+    """In a helper: join the namespaces, clone the container, report failures."""
+    try:
+        setns(request["enter"])
+        if "pid" in request["enter"] and flags & NAMESPACES["pid"]:
+            if clone(CLONE_PARENT) != 0:
+                os._exit(0)  # the second helper, now inside the pid namespace, goes on
+        if clone(flags | CLONE_PARENT) == 0:
+            reply.send(b"pid")  # the kernel attaches our credentials
+            reply.close()
+            child(request, fds)
+    except BaseException as error:
+        try:
+            reply.send(f"error: {error}".encode())
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def receive_pid(sock: socket.socket) -> int:
+    """The sender's pid, as this process sees it, from its SCM_CREDENTIALS."""
+    try:
+        data, ancillary, _, _ = sock.recvmsg(256, socket.CMSG_SPACE(struct.calcsize("3i")))
+    except socket.timeout:
+        raise OSError(0, "the namespace helper did not answer")
+    if data != b"pid":
+        raise OSError(0, data.decode(errors="replace") or "the namespace helper died")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return int(struct.unpack("3i", payload[:struct.calcsize("3i")])[0])
+    raise OSError(0, "no credentials came with the child's message")
 
 
 def child(request: dict[str, Any], fds: list[int]) -> None:

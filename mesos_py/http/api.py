@@ -35,6 +35,10 @@ CALLS: dict[int, Callable[..., Any]] = {
     Call.WAIT_CONTAINER: Slave.wait_container,
     Call.KILL_CONTAINER: Slave.kill_container,
     Call.REMOVE_CONTAINER: Slave.remove_container,
+    Call.LAUNCH_NESTED_CONTAINER: Slave.launch_nested_container,
+    Call.WAIT_NESTED_CONTAINER: Slave.wait_nested_container,
+    Call.KILL_NESTED_CONTAINER: Slave.kill_nested_container,
+    Call.REMOVE_NESTED_CONTAINER: Slave.remove_nested_container,
 }
 
 MESSAGE_CONTENT_TYPE = "Message-Content-Type"

@@ -121,32 +121,55 @@ class Slave(Process):
 
     def launch_container(self, call: agent_pb2.Call) -> Future[Any]:
         launch = call.launch_container
+        return self._launch(launch.container_id, launch.command, launch.resources,
+                            launch.limits, launch.container if launch.HasField("container")
+                            else None)
+
+    def launch_nested_container(self, call: agent_pb2.Call) -> Future[Any]:
+        launch = call.launch_nested_container
+        return self._launch(launch.container_id, launch.command, [], {},
+                            launch.container if launch.HasField("container") else None)
+
+    def _launch(self, container_id: mesos_pb2.ContainerID, command: mesos_pb2.CommandInfo,
+                resources: Any, limits: Any,
+                container: mesos_pb2.ContainerInfo | None) -> Future[Any]:
         config = ContainerConfig()
-        config.command_info.CopyFrom(launch.command)
-        config.resources.extend(launch.resources)
-        for name, scalar in launch.limits.items():
+        config.command_info.CopyFrom(command)
+        config.resources.extend(resources)
+        for name, scalar in limits.items():
             config.limits[name].CopyFrom(scalar)
-        if launch.HasField("container"):
-            config.container_info.CopyFrom(launch.container)
-        if self._flags.switch_user and launch.command.HasField("user"):
-            config.user = launch.command.user
-        container_id = launch.container_id
-        if container_id.HasField("parent"):
-            raise InvalidRequest("Nested containers are not supported by this agent yet")
-        config.directory = paths.standalone_sandbox(self._flags.work_dir, container_id)
+        if container is not None:
+            config.container_info.CopyFrom(container)
+        if self._flags.switch_user and command.HasField("user"):
+            config.user = command.user
+        # A nested container's sandbox is found by the containerizer in its parent's.
+        config.directory = ("" if container_id.HasField("parent")
+                            else paths.standalone_sandbox(self._flags.work_dir, container_id))
         return dispatch(self._containerizer, Containerizer.launch, container_id, config).then(
             lambda result: ACCEPTED if result is LaunchResult.ALREADY_LAUNCHED else None
         ).recover(_launch_failure)
 
     def wait_container(self, call: agent_pb2.Call) -> Future[agent_pb2.Response]:
-        container_id = call.wait_container.container_id
+        return self._wait(call.wait_container.container_id, nested_call=False)
+
+    def wait_nested_container(self, call: agent_pb2.Call) -> Future[agent_pb2.Response]:
+        return self._wait(call.wait_nested_container.container_id, nested_call=True)
+
+    def _wait(self, container_id: mesos_pb2.ContainerID,
+              nested_call: bool) -> Future[agent_pb2.Response]:
         return dispatch(self._containerizer, Containerizer.wait, container_id).then(
-            lambda termination: _wait_response(container_id, termination))
+            lambda termination: _wait_response(container_id, termination, nested_call))
 
     def kill_container(self, call: agent_pb2.Call) -> Future[None]:
         kill = call.kill_container
-        container_id = kill.container_id
-        signum = kill.signal if kill.HasField("signal") else signal.SIGKILL
+        return self._kill(kill.container_id, kill.signal if kill.HasField("signal") else None)
+
+    def kill_nested_container(self, call: agent_pb2.Call) -> Future[None]:
+        kill = call.kill_nested_container
+        return self._kill(kill.container_id, kill.signal if kill.HasField("signal") else None)
+
+    def _kill(self, container_id: mesos_pb2.ContainerID, signum: int | None) -> Future[None]:
+        signum = signal.SIGKILL if signum is None else signum
         if not 0 < signum < signal.NSIG:
             raise InvalidRequest(f"Invalid signal {signum}")
 
@@ -161,6 +184,10 @@ class Slave(Process):
         return dispatch(self._containerizer, Containerizer.remove,
                         call.remove_container.container_id).then(lambda _: None)
 
+    def remove_nested_container(self, call: agent_pb2.Call) -> Future[None]:
+        return dispatch(self._containerizer, Containerizer.remove,
+                        call.remove_nested_container.container_id).then(lambda _: None)
+
 
 def _launch_failure(launch: Future[Any]) -> Any:
     # A launch failure is almost always caused by the request: Mesos answers
@@ -174,12 +201,17 @@ def _launch_failure(launch: Future[Any]) -> Any:
     raise failure
 
 
-def _wait_response(container_id: mesos_pb2.ContainerID,
-                   termination: ContainerTermination | None) -> agent_pb2.Response:
+def _wait_response(container_id: mesos_pb2.ContainerID, termination: ContainerTermination | None,
+                   nested_call: bool) -> agent_pb2.Response:
+    """WAIT_CONTAINER's answer, or WAIT_NESTED_CONTAINER's for the deprecated call."""
     if termination is None:
         raise NotFound(f"Container {container_key(container_id)} cannot be found")
-    response = agent_pb2.Response(type=agent_pb2.Response.WAIT_CONTAINER)
-    wait = response.wait_container
+    if nested_call:
+        response = agent_pb2.Response(type=agent_pb2.Response.WAIT_NESTED_CONTAINER)
+        wait: Any = response.wait_nested_container
+    else:
+        response = agent_pb2.Response(type=agent_pb2.Response.WAIT_CONTAINER)
+        wait = response.wait_container
     wait.SetInParent()
     if termination.HasField("status"):
         wait.exit_status = termination.status
