@@ -86,7 +86,9 @@ class Agent:
             self.isolators = create_isolators(runtime, isolation, flags)
         except ValueError as error:
             runtime.stop()
-            raise StartupError(f"Failed to load flag 'isolation': {error}")
+            message = str(error)
+            raise StartupError(message if message.startswith("Failed to")
+                               else f"Failed to load flag 'isolation': {message}")
         launcher_class = LinuxLauncher if flags.launcher == "linux" else PosixLauncher
         self.launcher = launcher = launcher_class(
             runtime, paths.fork_server_pid_path(flags.runtime_dir))

@@ -16,11 +16,22 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 from mesos_py.protos.mesos.v1.agent import agent_pb2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# This test session's id. What tests create outside pytest's tmp_path (cgroup
+# roots, scratch directories, images) carries it in its name, so the final
+# leftover check only ever looks at this session's own things.
+TEST_SESSION = os.environ.setdefault("MESOS_PY_TEST_SESSION", uuid.uuid4().hex[:8])
+
+
+def unique_name(kind: str) -> str:
+    """A unique name for something a test creates: `mesos_test_<session>_<kind>_<n>`."""
+    return f"mesos_test_{TEST_SESSION}_{kind}_{uuid.uuid4().hex[:6]}"
 
 
 def free_port() -> int:

@@ -33,6 +33,7 @@ from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher, read_s
 from mesos_py.errors import InvalidRequest, NotFound
 from mesos_py.ids import container_id_from_key, container_key, parent_key
 from mesos_py.isolators.base import Isolator, IsolatorHandle
+from mesos_py.linux.launch_spec import launch_request_fields
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
                                                            ContainerLimitation, ContainerState,
                                                            ContainerTermination)
@@ -275,7 +276,8 @@ class Containerizer(Process):
             enter=self._entered_namespaces(container, merged),
             init="pid" in clone,
             mounts=[{"source": m.source or None, "target": m.target, "type": m.type or None,
-                     "flags": m.flags, "options": m.options or None} for m in merged.mounts])
+                     "flags": m.flags, "options": m.options or None} for m in merged.mounts],
+            **launch_request_fields(merged))
 
     def _entered_namespaces(self, container: Container,
                             merged: ContainerLaunchInfo) -> dict[str, str]:

@@ -28,6 +28,9 @@ import signal
 import sys
 from typing import Any
 
+# Imported here, once, by the fork server: each container is a fork of it.
+from mesos_py.linux.capabilities import apply_rlimits, switch_user_and_capabilities
+
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -112,11 +115,9 @@ def prepare_command(request: dict[str, Any]) -> None:
     """Working directory, rlimits, user and capabilities of the command."""
     os.chdir(request["cwd"])
     if request.get("rlimits"):
-        from mesos_py.linux.capabilities import apply_rlimits
         apply_rlimits(request["rlimits"])
     capabilities = request.get("capabilities")
     if capabilities is not None:
-        from mesos_py.linux.capabilities import switch_user_and_capabilities
         switch_user_and_capabilities(request.get("uid"), request.get("gid"),
                                      request.get("groups", []), capabilities.get("effective"),
                                      capabilities.get("bounding"))
@@ -143,16 +144,21 @@ def exec_command(request: dict[str, Any]) -> None:
 def run_as_init(request: dict[str, Any], status_fd: int) -> None:
     """pid 1 of the container: run the command as a child, reap, forward signals."""
     _libc.prctl(PR_SET_NAME, b"mesos-py-init", 0, 0, 0)  # what `ps` shows inside
+    # FORWARDED_SIGNALS are blocked since this process began (see `blocked_signals`):
+    # one sent before the handlers exist waits, instead of being ignored by a
+    # namespace's init, and the command cannot run our handlers after the fork.
     command = os.fork()
     if command == 0:
         try:
             _default_signals()
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
             prepare_command(request)
             exec_command(request)
         except BaseException as error:
             _fail(error)
     for signum in FORWARDED_SIGNALS:
         signal.signal(signum, lambda received, _frame: _forward(command, received))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
@@ -164,6 +170,11 @@ def run_as_init(request: dict[str, Any], status_fd: int) -> None:
     os.write(status_fd, str(status).encode())
     os.close(status_fd)
     os._exit(0)
+
+
+def blocked_signals(request: dict[str, Any]) -> list[signal.Signals]:
+    """The signal mask a container's first process starts with."""
+    return list(FORWARDED_SIGNALS) if request.get("init") else []
 
 
 def _forward(pid: int, signum: int) -> None:
@@ -199,6 +210,7 @@ def run(request: dict[str, Any], sync: int) -> None:
         setup_filesystem(request)
         if status_fd is not None:
             run_as_init(request, status_fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         prepare_command(request)
         exec_command(request)
     except BaseException as error:

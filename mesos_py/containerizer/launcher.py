@@ -213,8 +213,10 @@ class PosixLauncher:
     def _status_after_exit(self, pid: int, status_path: str, attempts: int) -> Future[int | None]:
         # The old fork server writes the status file before reaping the
         # process; while the zombie is still there, the file may be pending.
+        # Look for the process first: once it is gone, the file is final.
+        gone = not _exists(pid)
         status = read_status(status_path)
-        if status is not None or attempts >= 200 or not _exists(pid):
+        if status is not None or gone or attempts >= 200:
             return Future.ready(status)
         return self._runtime.clock.after(0.005).then(
             lambda _: self._status_after_exit(pid, status_path, attempts + 1))
@@ -252,8 +254,15 @@ class LinuxLauncher(PosixLauncher):
 
 
 def kill_session(session_id: int) -> int:
-    """SIGKILLs every live process of session `session_id`; returns how many."""
-    members = [pid for pid in _session_members(session_id) if alive(pid)]
+    """SIGKILLs the leader and every live process of its session; returns how many.
+
+    The leader is killed by pid too: a container released a moment ago may
+    not have called setsid() yet, and then has no session of its own.
+    """
+    # The leader first: killed before its children, it dies of SIGKILL
+    # itself instead of seeing them die and exiting on its own.
+    others = [pid for pid in _session_members(session_id) if pid != session_id]
+    members = [pid for pid in (session_id, *others) if alive(pid)]
     for pid in members:
         try:
             os.kill(pid, signal.SIGKILL)

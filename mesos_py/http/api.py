@@ -7,6 +7,7 @@ with Mesos's status codes and messages; a call type not in `CALLS` is 501.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -79,6 +80,8 @@ class ApiHandler(tornado.web.RequestHandler):
                 raise HttpError(501, f"{Call.Type.Name(call.type)} is not supported by this agent")
             self._pending = to_asyncio(dispatch(self._slave, method, call))
             result = await self._pending
+        except asyncio.CancelledError:
+            return  # the client went away (on_connection_close): nobody to answer
         except HttpError as error:
             self._write_error(error)
             return

@@ -10,9 +10,11 @@ from typing import Any, Sequence
 
 from mesos_py.actors import Runtime
 from mesos_py.isolators.base import Isolator, IsolatorHandle
+from mesos_py.isolators.capabilities import LinuxCapabilitiesIsolator
 from mesos_py.isolators.filesystem import PosixFilesystemIsolator
 from mesos_py.isolators.namespaces import NamespacesIpcIsolator, NamespacesPidIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
+from mesos_py.isolators.rlimits import PosixRlimitsIsolator
 from mesos_py.isolators.volumes import (HostPathVolumeIsolator, LinuxFilesystemIsolator,
                                         SandboxPathVolumeIsolator, SharedFilesystemIsolator)
 
@@ -28,6 +30,8 @@ CREATORS: list[tuple[str, type[Isolator]]] = [
     ("namespaces/ipc", NamespacesIpcIsolator),
     ("posix/cpu", PosixCpuIsolator),
     ("posix/mem", PosixMemIsolator),
+    ("posix/rlimits", PosixRlimitsIsolator),
+    ("linux/capabilities", LinuxCapabilitiesIsolator),
 ]
 
 BY_NAME = dict(CREATORS)

@@ -49,12 +49,14 @@ class NamespacesPidIsolator(Isolator):
                 return info
         if not share:
             info.clone_namespaces.append(CLONE_NEWPID)
-            info.mounts.append(ContainerMountInfo(
-                source="proc", target="/proc", type="proc",
-                flags=MS_NOSUID | MS_NODEV | MS_NOEXEC))
         elif not container_id.HasField("parent"):
             raise InvalidRequest("Sharing agent pid namespace with top-level container "
                                  "is not allowed")
+        # A /proc of the container's pid namespace (its own, or its parent's
+        # when shared): the host's would not show it, and `ps` would fail.
+        info.mounts.append(ContainerMountInfo(
+            source="proc", target="/proc", type="proc",
+            flags=MS_NOSUID | MS_NODEV | MS_NOEXEC))
         return info
 
 

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.agent import AgentProcess, wait_until
+from tests.agent import AgentProcess, unique_name, wait_until
 
 LINUX = ["--launcher=linux", "--isolation=filesystem/linux,namespaces/pid,namespaces/ipc"]
 
@@ -28,7 +28,7 @@ def host_mounts() -> str:
 @pytest.fixture
 def outside_tmp() -> Iterator[str]:
     """A scratch directory not under /tmp (a private /tmp would hide /tmp/...)."""
-    path = f"/var/tmp/mesos-py-test-{uuid.uuid4().hex[:8]}"
+    path = f"/var/tmp/{unique_name('scratch')}"
     os.makedirs(path)
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -161,3 +161,15 @@ def test_namespaced_containers_survive_an_agent_restart(linux_agent: AgentProces
     assert os.readlink(f"/proc/{init}/ns/pid") == namespace
     assert agent.kill_container("lasting", signal.SIGTERM).status == 200
     assert agent.wait("lasting").json()["wait_container"]["exit_status"] == signal.SIGTERM
+
+
+def test_a_signal_sent_right_after_launch_is_not_lost(linux_agent: AgentProcess) -> None:
+    """The init of a pid namespace ignores signals it has no handler for yet:
+    a SIGTERM racing its start-up must still reach the command."""
+    agent = linux_agent
+    for attempt in range(15):
+        name = f"early-{attempt}"
+        assert agent.launch(name, "exec sleep 1000").status == 200
+        assert agent.kill_container(name, signal.SIGTERM).status == 200
+        reply = agent.wait(name, timeout=10)
+        assert reply.json()["wait_container"]["exit_status"] == signal.SIGTERM

@@ -128,7 +128,7 @@ def test_sigkill_during_a_burst_of_launches_leaves_no_unknown_process(
     agent.start()
     # Launches cut short before their command was released end on their own
     # (they see the dead agent's sync pipe close): wait until that settled.
-    running = wait_until(lambda: _stable(lambda: running_ids(agent)), timeout=20)
+    [running] = wait_until(lambda: _stable(lambda: running_ids(agent)), timeout=20)
     # Every process still running in a sandbox belongs to a recovered container.
     for pid, sandbox in _processes_in(os.path.join(agent.work_dir, "containers")):
         container_id = os.path.basename(sandbox)
@@ -145,9 +145,10 @@ def test_sigkill_during_a_burst_of_launches_leaves_no_unknown_process(
 
 
 def _stable(sample):  # type: ignore[no-untyped-def]
+    """(value,) once two samples 0.3 s apart agree (a 1-tuple: {} is a result too)."""
     first = sample()
     time.sleep(0.3)
-    return first if sample() == first else None
+    return (first,) if sample() == first else None
 
 
 def _launch_quietly(agent: AgentProcess, container_id: str) -> None:

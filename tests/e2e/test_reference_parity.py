@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -36,6 +36,28 @@ def both(agent: AgentProcess, reference: ReferenceAgent, call: Any,
     body = call if isinstance(call, bytes) else json.dumps(call).encode()
     return (agent.request("POST", "/api/v1", body, headers),
             reference.request("POST", "/api/v1", body, headers))
+
+
+def waiting(agent: AgentProcess, reference: ReferenceAgent,
+            call: dict[str, Any]) -> Callable[[], tuple[Reply, Reply]]:
+    """Sends `call` to both agents from threads (long polls); the result
+    joins them once both have been sent and have answered."""
+    body = json.dumps(call).encode()
+    replies: dict[str, Reply] = {}
+    threads = [threading.Thread(target=lambda: replies.__setitem__(
+                   "ours", agent.request("POST", "/api/v1", body, JSON))),
+               threading.Thread(target=lambda: replies.__setitem__(
+                   "theirs", reference.request("POST", "/api/v1", body, JSON)))]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # both requests reach their agents before anything ends
+
+    def join() -> tuple[Reply, Reply]:
+        for thread in threads:
+            thread.join(timeout=60)
+        return replies["ours"], replies["theirs"]
+
+    return join
 
 
 BAD_REQUESTS = [
@@ -131,9 +153,12 @@ def test_lifecycle_answers_like_mesos(agent: AgentProcess, reference: ReferenceA
     while not (ready.exists() and ready.read_text().count("\n") == 2):
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    # Both waits are in flight before the kill: the reference forgets a
+    # container once it has ended.
+    waits = waiting(agent, reference, wait)
     ours, theirs = both(agent, reference, kill)
     assert (ours.status, ours.body) == (theirs.status, theirs.body) == (200, b"")
-    ours, theirs = both(agent, reference, wait)
+    ours, theirs = waits()
     assert ours.json() == theirs.json() == {"type": "WAIT_CONTAINER",
                                             "wait_container": {"exit_status": 15}}
     # Documented difference: Mesos forgets an ended top-level container at once;
@@ -151,22 +176,13 @@ def test_exit_statuses_match(agent: AgentProcess, reference: ReferenceAgent, tmp
         gated = f"while [ ! -e {go} ]; do sleep 0.01; done; {command}"
         launch = {"type": "LAUNCH_CONTAINER", "launch_container": {
             "container_id": {"value": name}, "command": {"value": gated}}}
-        wait = json.dumps({"type": "WAIT_CONTAINER",
-                           "wait_container": {"container_id": {"value": name}}}).encode()
+        wait = {"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": name}}}
         ours, theirs = both(agent, reference, launch)
         assert ours.status == theirs.status == 200
         # Both waits are in flight before the containers end (the reference
         # forgets a container once it has ended).
-        replies: dict[str, Reply] = {}
-        waiters = [threading.Thread(target=lambda: replies.__setitem__(
-                       "ours", agent.request("POST", "/api/v1", wait, JSON))),
-                   threading.Thread(target=lambda: replies.__setitem__(
-                       "theirs", reference.request("POST", "/api/v1", wait, JSON)))]
-        for waiter in waiters:
-            waiter.start()
-        time.sleep(0.3)
+        waits = waiting(agent, reference, wait)
         go.touch()
-        for waiter in waiters:
-            waiter.join(timeout=30)
-        assert replies["ours"].json() == replies["theirs"].json() == {
+        ours, theirs = waits()
+        assert ours.json() == theirs.json() == {
             "type": "WAIT_CONTAINER", "wait_container": {"exit_status": expected}}
