@@ -89,9 +89,7 @@ class Agent:
             message = str(error)
             raise StartupError(message if message.startswith("Failed to")
                                else f"Failed to load flag 'isolation': {message}")
-        launcher_class = LinuxLauncher if flags.launcher == "linux" else PosixLauncher
-        self.launcher = launcher = launcher_class(
-            runtime, paths.fork_server_pid_path(flags.runtime_dir))
+        self.launcher = launcher = self._make_launcher(runtime)
         self.containerizer = runtime.spawn(
             Containerizer, ContainerizerFlags(flags.work_dir, flags.runtime_dir, flags.switch_user),
             launcher, self.isolators)
@@ -117,6 +115,18 @@ class Agent:
     def _recovery_failed(self, message: str) -> None:
         log.error("Recovery failed: %s", message)
         self._stop.set()
+
+    def _make_launcher(self, runtime: Runtime) -> PosixLauncher:
+        flags, pid_file = self.flags, paths.fork_server_pid_path(self.flags.runtime_dir)
+        if flags.launcher == "posix":
+            return PosixLauncher(runtime, pid_file)
+        try:
+            return LinuxLauncher(runtime, pid_file, hierarchy=flags.cgroups_hierarchy,
+                                 root=flags.cgroups_root,
+                                 destroy_timeout=flags.cgroups_destroy_timeout.seconds)
+        except (ValueError, OSError) as error:
+            runtime.stop()
+            raise StartupError(f"Failed to load flag 'launcher': {error}")
 
     def _prepare_directories(self) -> None:
         for flag, directory in (("work_dir", self.flags.work_dir),

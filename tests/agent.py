@@ -61,6 +61,7 @@ class AgentProcess:
         self.port = port or free_port()
         self.extra_flags = extra_flags or []
         self.env = env or {}
+        self.cgroups_root = unique_name("agent")
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = os.path.join(os.path.dirname(work_dir), f"agent-{self.port}.log")
         self._fork_servers: set[int] = set()
@@ -68,8 +69,12 @@ class AgentProcess:
     # --------------------------------------------------------- lifecycle
     def command(self) -> list[str]:
         port = [] if "MESOS_PORT" in self.env else [f"--port={self.port}"]
+        # Never the host's default root: a cgroup root of this agent's own.
+        root = [] if any(f.startswith("--cgroups_root=") for f in self.extra_flags) \
+            else [f"--cgroups_root={self.cgroups_root}"]
         return [sys.executable, "-m", "mesos_py", f"--work_dir={self.work_dir}",
-                f"--runtime_dir={self.runtime_dir}", "--ip=127.0.0.1", *port, *self.extra_flags]
+                f"--runtime_dir={self.runtime_dir}", "--ip=127.0.0.1", *port, *root,
+                *self.extra_flags]
 
     def start(self, wait_ready: bool = True) -> "AgentProcess":
         log = open(self.log_path, "ab")
@@ -127,6 +132,7 @@ class AgentProcess:
             _kill_session(pid)
         for pid in self._fork_servers:
             _kill(pid)
+        _remove_cgroups(self.cgroups_root)
 
     def log(self) -> str:
         try:
@@ -213,6 +219,17 @@ def _kill_session(leader: int) -> None:
             continue
         if session == leader:
             _kill(int(entry))
+
+
+def _remove_cgroups(root: str) -> None:
+    """Kills what is left in the agent's cgroups and removes them, everywhere."""
+    from mesos_py.linux import cgroups
+    for mount in cgroups.mounts():
+        if mount.root == "/" and cgroups.exists(mount.point, root):
+            try:
+                cgroups.destroy(mount.point, root, timeout=20)
+            except cgroups.CgroupError:
+                pass  # reported by the session's leftover check
 
 
 def _kill(pid: int) -> None:

@@ -192,7 +192,7 @@ class Containerizer(Process):
         request = self._launch_request(container, infos)
         read_fd, container.sync_fd = os.pipe2(os.O_CLOEXEC)
         try:
-            forked = self._launcher.fork(request, read_fd)
+            forked = self._launcher.fork(container.container_id, request, read_fd)
         finally:
             os.close(read_fd)
         forked.on_any(lambda f: container.forked.set(f.value() if f.is_ready() else None))
@@ -331,11 +331,14 @@ class Containerizer(Process):
         # `prepare` or `isolate` still in flight must not race its `cleanup`.
         launch_settled = _settled(container.launch)
         if pid is None:
-            launch_settled.then(defer(self.pid, lambda _: self._destroy_cleanup(key, None)))
+            # Nothing was forked, but a cgroup may remain (a launch that died
+            # with the agent, or a process the launcher knows only by cgroup).
+            await_all([self._launcher.destroy(container.container_id, None), launch_settled]).then(
+                defer(self.pid, lambda _: self._destroy_cleanup(key, None)))
             return
         status = container.status or self._launcher.wait(pid, paths.container_status_path(
             self._flags.runtime_dir, container.container_id))
-        killed = self._launcher.destroy(pid)
+        killed = self._launcher.destroy(container.container_id, pid)
         killed.on_failed(lambda message: log.error("%s: %s", key, message))
         await_all([killed, status, launch_settled]).then(
             defer(self.pid, lambda _: self._destroy_cleanup(
@@ -344,14 +347,17 @@ class Containerizer(Process):
     def _destroy_cleanup(self, key: str, status: int | None) -> None:
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
+        self._cleanup_isolators(key, container.container_id, handles).then(
+            defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
 
-        # Cleanup runs in reverse isolation order, each after the previous; a
-        # failing isolator is logged and does not stop the others.
+    def _cleanup_isolators(self, key: str, container_id: ContainerID,
+                           handles: list[IsolatorHandle]) -> Future[Any]:
+        """Cleanup, in the given (reverse isolation) order, each after the
+        previous; a failing isolator is logged and does not stop the others."""
         chain: Future[Any] = Future.ready(None)
         for handle in handles:
-            chain = chain.then(functools.partial(self._cleanup_one, key, handle,
-                                                 container.container_id))
-        chain.then(defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+            chain = chain.then(functools.partial(self._cleanup_one, key, handle, container_id))
+        return chain
 
     @staticmethod
     def _cleanup_one(key: str, handle: IsolatorHandle, container_id: ContainerID,
@@ -550,11 +556,35 @@ class Containerizer(Process):
                 states.append(state)
         log.info("Recovered %d running and %d terminated containers",
                  len(self._containers), len(self._terminated))
+        running = [c.container_id for c in self._containers.values()]
+        return self._launcher.recover(running).then(
+            defer(self.pid, lambda orphans: self._recover_isolators(states, orphans)))
+
+    def _recover_isolators(self, states: list[ContainerState],
+                           orphans: list[ContainerID]) -> Future[Any]:
+        for orphan in orphans:
+            log.warning("%s: destroying an orphan (its processes are known to the kernel, "
+                        "not to any checkpoint)", container_key(orphan))
         recovered = await_all([dispatch(h.pid, Isolator.recover,
-                                        [s for s in states if h.supports(
-                                            s.container_id, True)], [])
+                                        [s for s in states if h.supports(s.container_id, True)],
+                                        orphans)
                                for h in self._isolators])
-        return recovered.then(defer(self.pid, lambda _: self._watch_recovered()))
+        return (recovered.then(defer(self.pid, lambda _: self._destroy_orphans(orphans)))
+                .then(defer(self.pid, lambda _: self._watch_recovered())))
+
+    def _destroy_orphans(self, orphans: list[ContainerID]) -> Future[Any]:
+        """Kills and cleans up containers no checkpoint knows, deepest first."""
+        chain: Future[Any] = Future.ready(None)
+        for orphan in sorted(orphans, key=lambda o: -len(paths.container_lineage(o))):
+            chain = chain.then(functools.partial(self._destroy_orphan, orphan))
+        return chain
+
+    def _destroy_orphan(self, orphan: ContainerID, _: Any) -> Future[Any]:
+        key = container_key(orphan)
+        killed = self._launcher.destroy(orphan, None)
+        killed.on_failed(lambda message: log.error("%s: failed to kill orphan: %s", key, message))
+        return _settled(killed).then(
+            lambda _: self._cleanup_isolators(key, orphan, list(reversed(self._isolators))))
 
     def _recover_one(self, record: "Checkpointed", boot_changed: bool) -> ContainerState | None:
         key = container_key(record.container_id)

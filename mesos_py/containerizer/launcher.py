@@ -24,6 +24,9 @@ from typing import Any
 
 from mesos_py.actors import Failure, Future, Promise, Runtime
 from mesos_py.actors.reaper import alive
+from mesos_py.ids import container_key
+from mesos_py.linux import cgroups
+from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
 from mesos_py.slave.checkpoint import checkpoint_text
 
 log = logging.getLogger(__name__)
@@ -186,7 +189,8 @@ class PosixLauncher:
             checkpoint_text(self._pid_file, f"{fork_server.pid}\n")
         return fork_server
 
-    def fork(self, request: LaunchRequest, sync_fd: int) -> Future[int]:
+    def fork(self, container_id: ContainerID, request: LaunchRequest,
+             sync_fd: int) -> Future[int]:
         if self._fork_server.lost:
             log.warning("Starting a new fork server: the previous one (pid %d) is gone",
                         self._fork_server.pid)
@@ -227,7 +231,20 @@ class PosixLauncher:
         except ProcessLookupError:
             pass
 
-    def destroy(self, pid: int, attempts: int = 0) -> Future[None]:
+    def recover(self, known: list[ContainerID]) -> Future[list[ContainerID]]:
+        """The orphans: containers with processes that no checkpoint knows.
+
+        A posix launcher cannot find them (a session leaves no trace).
+        """
+        return Future.ready([])
+
+    def destroy(self, container_id: ContainerID, pid: int | None) -> Future[None]:
+        """Kills every process of the container; completes once none is left."""
+        if pid is None:
+            return Future.ready(None)
+        return self._kill_session_until_empty(pid, 0)
+
+    def _kill_session_until_empty(self, pid: int, attempts: int) -> Future[None]:
         """Kills every process of the container's session, leader included.
 
         Completes once none is left alive (zombies aside).
@@ -238,19 +255,76 @@ class PosixLauncher:
             if attempts >= 500:
                 raise Failure(f"{survivors} processes of session {pid} survived SIGKILL")
             return self._runtime.clock.after(0.002).then(
-                lambda _: self.destroy(pid, attempts + 1))
+                lambda _: self._kill_session_until_empty(pid, attempts + 1))
 
         return self._runtime.pool.run(kill_session, pid).then(again)
 
 
 class LinuxLauncher(PosixLauncher):
-    """Containers in namespaces the isolators ask for (mnt, pid, ipc, uts).
+    """Containers in the namespaces their isolators ask for, tracked by cgroup.
 
-    A container with its own pid namespace cannot leave it: killing its
-    first process (the namespace's init) makes the kernel kill the rest.
+    Every container's first process joins a cgroup of its own before its
+    command is released (cgroup v1: the freezer hierarchy, as Mesos 1.11 does;
+    v2: the container's cgroup, processes in `leaf`), at
+    `<cgroups_root>/<id>` (nested: `<root>/<parent>/mesos/<child>`). Whatever
+    a container forks stays in it, so destroy kills the whole subtree, and a
+    restarted agent finds containers no checkpoint knows (orphans).
     """
 
     NAME = "linux"
+
+    def __init__(self, runtime: Runtime, pid_file: str | None = None, *,
+                 hierarchy: str = "/sys/fs/cgroup", root: str = "mesos",
+                 destroy_timeout: float = 60.0) -> None:
+        self._version = cgroups.detect(hierarchy)
+        if self._version is cgroups.Version.V2:
+            self._hierarchy = hierarchy
+        else:
+            freezer = cgroups.hierarchy_of("freezer")
+            if freezer is None:
+                raise ValueError("The linux launcher needs the cgroup v1 freezer hierarchy "
+                                 "mounted (or a cgroup v2 host)")
+            self._hierarchy = freezer
+        self._root = root
+        self._destroy_timeout = destroy_timeout
+        super().__init__(runtime, pid_file)
+
+    def fork(self, container_id: ContainerID, request: LaunchRequest,
+             sync_fd: int) -> Future[int]:
+        return super().fork(container_id, request, sync_fd).then(
+            lambda pid: self._runtime.pool.run(self._track, container_id, pid).then(
+                lambda _: pid))
+
+    def _track(self, container_id: ContainerID, pid: int) -> None:
+        cgroup = cgroups.container_cgroup(self._root, container_id)
+        if self._version is cgroups.Version.V2:
+            cgroups.create(self._hierarchy, cgroup)
+            cgroup = cgroups.leaf_cgroup(cgroup)
+        cgroups.create(self._hierarchy, cgroup)
+        cgroups.assign(self._hierarchy, cgroup, pid)
+
+    def recover(self, known: list[ContainerID]) -> Future[list[ContainerID]]:
+        keys = {container_key(container_id) for container_id in known}
+
+        def orphans() -> list[ContainerID]:
+            found = cgroups.container_ids_under(self._hierarchy, self._root)
+            return [c for c in found if container_key(c) not in keys]
+
+        return self._runtime.pool.run(orphans)
+
+    def destroy(self, container_id: ContainerID, pid: int | None) -> Future[None]:
+        """Kills everything in the container's cgroup, then removes it."""
+        cgroup = cgroups.container_cgroup(self._root, container_id)
+
+        def kill_and_remove() -> None:
+            if cgroups.exists(self._hierarchy, cgroup):
+                cgroups.kill_all(self._hierarchy, cgroup, timeout=self._destroy_timeout)
+                cgroups.remove(self._hierarchy, cgroup)
+
+        # The session sweep also catches a process that never made it into
+        # the cgroup (a fork the agent did not live to track).
+        return super().destroy(container_id, pid).then(
+            lambda _: self._runtime.pool.run(kill_and_remove))
 
 
 def kill_session(session_id: int) -> int:

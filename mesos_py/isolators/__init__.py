@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from mesos_py.actors import Runtime
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.capabilities import LinuxCapabilitiesIsolator
+from mesos_py.isolators.cgroups import CgroupsIsolator
 from mesos_py.isolators.filesystem import PosixFilesystemIsolator
 from mesos_py.isolators.namespaces import NamespacesIpcIsolator, NamespacesPidIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
@@ -31,6 +32,10 @@ CREATORS: list[tuple[str, type[Isolator]]] = [
     ("posix/cpu", PosixCpuIsolator),
     ("posix/mem", PosixMemIsolator),
     ("posix/rlimits", PosixRlimitsIsolator),
+    ("cgroups/cpu", CgroupsIsolator),
+    ("cgroups/mem", CgroupsIsolator),
+    ("cgroups/pids", CgroupsIsolator),
+    ("cgroups/net_cls", CgroupsIsolator),
     ("linux/capabilities", LinuxCapabilitiesIsolator),
 ]
 

@@ -173,3 +173,64 @@ def test_a_signal_sent_right_after_launch_is_not_lost(linux_agent: AgentProcess)
         assert agent.kill_container(name, signal.SIGTERM).status == 200
         reply = agent.wait(name, timeout=10)
         assert reply.json()["wait_container"]["exit_status"] == signal.SIGTERM
+
+
+def _freezer(agent: AgentProcess) -> str:
+    return os.path.join("/sys/fs/cgroup/freezer", agent.cgroups_root)
+
+
+def test_linux_launcher_tracks_each_container_in_a_freezer_cgroup(
+        make_agent: Callable[..., AgentProcess]) -> None:
+    agent = make_agent(["--launcher=linux", "--isolation=posix/cpu"])
+    assert agent.launch("tracked", "sleep 1000").status == 200
+    [entry] = agent.containers(show_standalone=True)
+    pid = entry["container_status"]["executor_pid"]
+    with open(f"/proc/{pid}/cgroup") as membership:
+        freezer = next(line for line in membership if ":freezer:" in line)
+    assert freezer.strip().endswith(f"/{agent.cgroups_root}/tracked")
+    assert agent.kill_container("tracked").status == 200
+    agent.wait("tracked")
+    assert not os.path.exists(os.path.join(_freezer(agent), "tracked"))
+
+
+def test_destroy_kills_a_daemon_that_left_the_session_without_a_pid_namespace(
+        make_agent: Callable[..., AgentProcess]) -> None:
+    agent = make_agent(["--launcher=linux", "--isolation=posix/cpu"])
+    script = ("setsid sh -c 'trap \"\" TERM HUP; echo $$ > daemon; while true; do sleep 1; "
+              "done' & sleep 1000")
+    assert agent.launch("escapee", script).status == 200
+    daemon_file = os.path.join(agent.sandbox("escapee"), "daemon")
+    wait_until(lambda: os.path.exists(daemon_file) and open(daemon_file).read().strip())
+    daemon = int(open(daemon_file).read())
+    assert os.getsid(daemon) == daemon  # a session of its own: a posix launcher would miss it
+    assert agent.kill_container("escapee").status == 200
+    agent.wait("escapee")
+    wait_until(lambda: not _running(daemon), timeout=5)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_recovery_destroys_orphans_no_checkpoint_knows(
+        make_agent: Callable[..., AgentProcess]) -> None:
+    import subprocess
+    agent = make_agent(["--launcher=linux", "--isolation=posix/cpu"])
+    assert agent.launch("known", "sleep 1000").status == 200
+    agent.kill(signal.SIGKILL)
+    # A process in a container cgroup of this agent's root, unknown to any checkpoint.
+    stray_cgroup = os.path.join(_freezer(agent), "stray")
+    os.makedirs(stray_cgroup)
+    stray = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+    with open(os.path.join(stray_cgroup, "cgroup.procs"), "w") as procs:
+        procs.write(str(stray.pid))
+    agent.start()
+    assert stray.wait(timeout=10) == -signal.SIGKILL
+    wait_until(lambda: not os.path.exists(stray_cgroup))
+    assert "stray: destroying an orphan" in agent.log()
+    assert [c["container_id"]["value"] for c in agent.containers(show_standalone=True)] == \
+        ["known"]

@@ -1,0 +1,801 @@
+"""cgroups/cpu, cgroups/mem, cgroups/pids and cgroups/net_cls: one actor, v1 or v2.
+
+The version is detected from `--cgroups_hierarchy` (v2 only when it is a
+cgroup2 mount, as Mesos HEAD decides). Every container's cgroup is
+`<cgroups_root>/<id>` (nested: `<root>/<parent>/mesos/<id>`), in each
+hierarchy of the selected subsystems on v1 (cpu+cpuacct, memory, pids,
+net_cls), in the unified hierarchy on v2, where the processes live in its
+`leaf` child and the selected controllers (cpu, memory, pids) are enabled
+down to it.
+
+Limits as Mesos: v1 `cpu.shares` = 1024/cpu (min 2), CFS period 100ms and
+quota = cpus x period (min 1ms) with `--cgroups_enable_cfs` or a `cpus`
+limit; `memory.soft_limit_in_bytes` = request, `memory.limit_in_bytes` =
+limit or request (min 32MB; the hard limit is only ever raised once set, as
+Mesos does, so a shrinking request never OOM-kills); v2 (Mesos HEAD)
+`cpu.weight` = 100/cpu (min 1), `cpu.max`, `memory.low`, `memory.max`.
+`pids.max` is `--container_pids_limit` (ours). An `inf` limit is unlimited.
+
+Nested containers sharing their parent's cgroups (`share_cgroups`, the
+default) get no limits of their own. Their first process is still put where
+the parent's processes are (v1: the parent's cgroups, as Mesos's isolator
+does; v2: `<root>/<parent>/mesos/<id>/leaf`, the cgroup Mesos HEAD gives every
+nested container), since a launcher that does not place processes itself
+(posix) would otherwise leave them outside their parent's limits. With
+`share_cgroups=false` (first nesting level only) they get cgroups and limits
+of their own.
+
+Where Mesos fails a launch without `cpus` or `mem`, this isolator leaves that
+controller at its default (no weight or limit) and logs it.
+
+OOM: the kernel's event (v1 eventfd on `memory.oom_control`, v2
+`memory.events.local`) is watched on the IO loop; the container is then
+limited with REASON_CONTAINER_LIMITATION_MEMORY.
+
+Every cgroup operation is blocking IO and runs on the runtime's pool; this
+actor only keeps the per-container records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import os
+import time
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+from mesos_py import resources as resources_lib
+from mesos_py.actors import Failure, Future, Promise, defer
+from mesos_py.ids import container_key
+from mesos_py.isolators.base import Isolator
+from mesos_py.linux import cgroups
+from mesos_py.linux.cgroups import CgroupError, OomWatcher, Version
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
+                                                           ContainerLimitation, ContainerState)
+from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
+                                                Resource, ResourceStatistics, TaskStatus, Value)
+from mesos_py.units import Bytes
+
+log = logging.getLogger(__name__)
+
+MEGABYTE = 1024 * 1024
+CPU_SHARES_PER_CPU = 1024
+MIN_CPU_SHARES = 2
+CPU_WEIGHT_PER_CPU = 100  # v2
+MIN_CPU_WEIGHT, MAX_CPU_WEIGHT = 1, 10000
+CFS_PERIOD_US = 100_000
+MIN_CFS_QUOTA_US = 1_000
+MIN_MEMORY = 32 * MEGABYTE
+UNLIMITED = -1  # a hard limit of `inf`
+
+# isolation name -> v1 subsystems / v2 controllers
+SUBSYSTEMS = {"cgroups/cpu": ("cpu", "cpuacct"), "cgroups/mem": ("memory",),
+              "cgroups/pids": ("pids",), "cgroups/net_cls": ("net_cls",)}
+CONTROLLERS = {"cgroups/cpu": ("cpu",), "cgroups/mem": ("memory",), "cgroups/pids": ("pids",)}
+
+
+class StartupError(ValueError):
+    """The isolator cannot work on this host or with these flags."""
+
+
+@dataclasses.dataclass
+class Limits:
+    """What `update` writes; computed on the actor, applied on the pool."""
+
+    cpus: float | None
+    cpu_limit: float | None  # None: none given; math.inf: unlimited
+    mem_soft: int | None  # bytes
+    mem_hard: int | None  # bytes, UNLIMITED, or None (nothing to set)
+
+
+@dataclasses.dataclass
+class Info:
+    container_id: ContainerID
+    cgroup: str
+    shared: bool = False  # v2 nested container in its parent's limits (cgroup for placement only)
+    limitation: Promise[ContainerLimitation] = dataclasses.field(default_factory=Promise)
+    oom: OomWatcher | None = None
+    classid: int | None = None
+    hard_limit_set: bool = False
+
+
+class CgroupsIsolator(Isolator):
+    NAME = "cgroups"
+    SUPPORTS_NESTING: ClassVar[bool] = True
+    SUPPORTS_STANDALONE: ClassVar[bool] = True
+
+    def __init__(self, flags: Any = None, names: Sequence[str] = ()) -> None:
+        super().__init__(flags, names or list(SUBSYSTEMS))
+        if flags is None:
+            raise StartupError("The cgroups isolator needs the agent's flags")
+        if os.geteuid() != 0:
+            raise StartupError("Using cgroups requires root permissions")
+        self._root: str = flags.cgroups_root
+        self._hierarchy_flag: str = flags.cgroups_hierarchy
+        self._enable_cfs: bool = flags.cgroups_enable_cfs
+        self._limit_swap: bool = flags.cgroups_limit_swap
+        self._destroy_timeout: float = flags.cgroups_destroy_timeout.seconds
+        self._pids_limit: int = flags.container_pids_limit
+        self._cpu = "cgroups/cpu" in self.names
+        self._mem = "cgroups/mem" in self.names
+        self._pids = "cgroups/pids" in self.names
+        self._net_cls = "cgroups/net_cls" in self.names
+        self._handles = _handle_manager(flags) if self._net_cls else None
+        self._infos: dict[str, Info] = {}
+        self.version = cgroups.detect(self._hierarchy_flag)
+        # v1: subsystem -> the hierarchy it is mounted at; v2: every controller -> the mount.
+        self._at: dict[str, str] = {}
+        if self.version is Version.V1:
+            self._start_v1()
+        else:
+            self._start_v2()
+        log.info("cgroups %s isolation (%s) under '%s' in %s", self.version.name.lower(),
+                 ", ".join(self.names), self._root, ", ".join(self._hierarchies()))
+
+    # ================================================================ start
+    def _start_v1(self) -> None:
+        enabled = cgroups.subsystems_enabled()
+        for name in self.names:
+            for subsystem in SUBSYSTEMS[name]:
+                if subsystem not in enabled:
+                    raise StartupError(f"The cgroup subsystem '{subsystem}' (for {name}) is not "
+                                       f"enabled in this kernel")
+                hierarchy = cgroups.hierarchy_of(subsystem)
+                if hierarchy is None:
+                    # As Mesos: mount a subsystem nobody has mounted yet.
+                    hierarchy = os.path.join(self._hierarchy_flag, subsystem)
+                    log.info("Mounting the unmounted '%s' cgroup hierarchy at %s", subsystem,
+                             hierarchy)
+                    try:
+                        cgroups.mount_v1(hierarchy, subsystem)
+                    except CgroupError as error:
+                        raise StartupError(str(error)) from None
+                self._at[subsystem] = hierarchy
+        for hierarchy in self._hierarchies():
+            try:
+                cgroups.create(hierarchy, self._root)
+            except CgroupError as error:
+                raise StartupError(f"Failed to create the root cgroup: {error}") from None
+        if self._cpu and self._enable_cfs and not cgroups.has_control(
+                self._at["cpu"], self._root, "cpu.cfs_quota_us"):
+            raise StartupError("Failed to find 'cpu.cfs_quota_us'. Your kernel might be too old "
+                               "to use the CFS quota feature")
+        if self._mem and self._limit_swap and not cgroups.has_control(
+                self._at["memory"], self._root, "memory.memsw.limit_in_bytes"):
+            raise StartupError("'memory.memsw.limit_in_bytes' is not available "
+                               "(--cgroups_limit_swap needs swap accounting)")
+
+    def _start_v2(self) -> None:
+        if self._net_cls:
+            raise StartupError("cgroups/net_cls needs cgroup v1: cgroup v2 has no net_cls "
+                               "controller")
+        mount = self._hierarchy_flag
+        wanted = self._controllers()
+        try:
+            # Enables the controllers for the containers below the root.
+            cgroups.enable_controllers(mount, f"{self._root}/container", wanted,
+                                       create_missing=True)
+        except CgroupError as error:
+            raise StartupError(str(error)) from None
+        for controller in wanted:
+            self._at[controller] = mount
+        if self._mem and self._limit_swap and not cgroups.has_control(
+                mount, self._root, "memory.swap.max"):
+            raise StartupError("'memory.swap.max' is not available "
+                               "(--cgroups_limit_swap needs swap accounting)")
+
+    def _controllers(self) -> list[str]:
+        return [c for name in self.names for c in CONTROLLERS.get(name, ())]
+
+    def _hierarchies(self) -> list[str]:
+        """Where a container's cgroup lives: every distinct v1 hierarchy, or the v2 mount."""
+        if self.version is Version.V2:
+            return [self._hierarchy_flag]
+        return list(dict.fromkeys(self._at.values()))
+
+    # ============================================================= recover
+    def recover(self, states: list[ContainerState],  # type: ignore[override]
+                orphans: list[ContainerID]) -> Future[None]:
+        known = {container_key(s.container_id) for s in states}
+        records = [(s.container_id, self._own_cgroups(s.container_id, s.container_info
+                                                       if s.HasField("container_info") else None))
+                   for s in states]
+        return self.runtime.pool.run(self._scan, records, [container_key(o) for o in orphans],
+                                     known).then(defer(self.pid, self._recovered))
+
+    def _own_cgroups(self, container_id: ContainerID, info: ContainerInfo | None) -> bool | None:
+        """True/False when known; None (decided by whether the cgroup exists) otherwise."""
+        if not container_id.HasField("parent"):
+            return True
+        if info is None:
+            return None
+        return not _shares_cgroups(info)
+
+    def _scan(self, records: list[tuple[ContainerID, bool | None]], orphans: list[str],
+              known: set[str]) -> tuple[list[tuple[ContainerID, bool, int | None, OomWatcher | None]],
+                                        list[ContainerID]]:
+        """Pool: what the kernel still has for the recovered containers, and the
+        cgroups under the root that belong to no recovered container."""
+        recovered = []
+        for container_id, own in records:
+            try:
+                found = self._scan_one(container_id, own)
+            except CgroupError as error:
+                log.error("%s: failed to recover its cgroups: %s", container_key(container_id),
+                          error)
+                continue
+            if found is not None:
+                recovered.append(found)
+        stale: dict[str, ContainerID] = {}
+        for hierarchy in self._hierarchies():
+            for container_id in cgroups.container_ids_under(hierarchy, self._root):
+                key = container_key(container_id)
+                if key not in known:
+                    stale[key] = container_id
+        for key in orphans:
+            if key not in stale:
+                log.info("%s: orphan without cgroups", key)
+        return recovered, list(stale.values())
+
+    def _scan_one(self, container_id: ContainerID, own: bool | None
+                  ) -> tuple[ContainerID, bool, int | None, OomWatcher | None] | None:
+        """Pool: the recovered container's record, or None if it has no cgroups."""
+        cgroup = cgroups.container_cgroup(self._root, container_id)
+        if not any(cgroups.exists(h, cgroup) for h in self._hierarchies()):
+            if own:
+                log.warning("%s: no cgroup '%s' to recover in %s", container_key(container_id),
+                            cgroup, ", ".join(self._hierarchies()))
+            return None
+        shared = own is False
+        classid = None
+        if self._net_cls and cgroups.exists(self._at["net_cls"], cgroup):
+            classid = int(cgroups.read(self._at["net_cls"], cgroup, "net_cls.classid")) or None
+        watcher = None
+        if self._mem and not shared and cgroups.exists(self._at["memory"], cgroup):
+            watcher = OomWatcher(self._at["memory"], cgroup, self.version)
+        return container_id, shared, classid, watcher
+
+    def _recovered(self, scanned: tuple[list[tuple[ContainerID, bool, int | None,
+                                                   OomWatcher | None]], list[ContainerID]]) -> None:
+        recovered, stale = scanned
+        for container_id, shared, classid, watcher in recovered:
+            key = container_key(container_id)
+            info = Info(container_id, cgroups.container_cgroup(self._root, container_id),
+                        shared=shared, hard_limit_set=True)
+            if classid is not None and self._handles is not None:
+                try:
+                    self._handles.reserve(classid)
+                    info.classid = classid
+                except ValueError as error:
+                    log.error("%s: cannot recover net_cls classid %#x: %s", key, classid, error)
+            self._infos[key] = info
+            if watcher is not None:
+                self._watch_oom(key, info, watcher)
+            log.info("%s: recovered cgroup %s", key, info.cgroup)
+        # A stale container's cgroup holds its stale nested ones: destroy the topmost.
+        stale_keys = {container_key(c) for c in stale}
+        for container_id in stale:
+            key = container_key(container_id)
+            if any(key.startswith(other + ".") for other in stale_keys):
+                continue
+            log.info("%s: cleaning up the cgroups of an unknown orphan container", key)
+            self.runtime.pool.run(
+                self._destroy_cgroups, cgroups.container_cgroup(self._root, container_id),
+                self._hierarchies()).on_failed(functools.partial(_log_orphan_failure, key))
+
+    # ============================================================= prepare
+    def prepare(self, container_id: ContainerID,  # type: ignore[override]
+                config: ContainerConfig) -> Future[ContainerLaunchInfo | None] | None:
+        key = container_key(container_id)
+        cgroup = cgroups.container_cgroup(self._root, container_id)
+        if key in self._infos:
+            raise Failure(f"Container {key} has already been prepared")
+        if container_id.HasField("parent") and _shares_cgroups(config.container_info):
+            if self.version is Version.V1:
+                return None  # its processes join the parent's cgroups in `isolate`
+            self._infos[key] = Info(container_id, cgroup, shared=True)
+            return self.runtime.pool.run(self._create_v2_placement, cgroup).then(lambda _: None)
+        if container_id.HasField("parent") and container_id.parent.HasField("parent"):
+            raise Failure(f"Container {key}: cgroups of their own (share_cgroups=false) are only "
+                          f"possible at the first nesting level")
+        # Recorded first, so that `cleanup` undoes whatever part of the set-up happened.
+        info = self._infos[key] = Info(container_id, cgroup)
+        if self._handles is not None:
+            try:
+                info.classid = self._handles.allocate()
+            except ValueError as error:
+                raise Failure(f"Failed to allocate a net_cls handle: {error}") from None
+            log.info("%s: allocated net_cls classid %#x", key, info.classid)
+        limits = self._limits(key, config.resources, _scalar_limits(config.limits))
+        return self.runtime.pool.run(self._set_up, cgroup, limits, info.classid).then(
+            defer(self.pid, lambda watcher: self._prepared(key, watcher)))
+
+    def _prepared(self, key: str, watcher: OomWatcher | None) -> None:
+        info = self._infos.get(key)
+        if info is None:
+            if watcher is not None:
+                watcher.close()
+            raise Failure("Container destroyed while preparing its cgroups")
+        info.hard_limit_set = True
+        if watcher is not None:
+            self._watch_oom(key, info, watcher)
+
+    def _set_up(self, cgroup: str, limits: Limits, classid: int | None) -> OomWatcher | None:
+        """Pool: creates the container's cgroups and writes its limits."""
+        try:
+            return self._create_and_limit(cgroup, limits, classid)
+        except CgroupError as error:
+            raise Failure(f"Failed to prepare the cgroups: {error}") from None
+
+    def _create_and_limit(self, cgroup: str, limits: Limits,
+                          classid: int | None) -> OomWatcher | None:
+        if self.version is Version.V1:
+            for hierarchy in self._hierarchies():
+                cgroups.create(hierarchy, cgroup)
+        else:
+            cgroups.create(self._hierarchy_flag, cgroup, self._controllers())
+            cgroups.create(self._hierarchy_flag, cgroups.leaf_cgroup(cgroup))
+        self._apply(cgroup, limits, first=True)
+        if self._pids:
+            cgroups.write(self._at["pids"], cgroup, "pids.max",
+                          str(self._pids_limit) if self._pids_limit > 0 else "max")
+        if classid is not None:
+            cgroups.write(self._at["net_cls"], cgroup, "net_cls.classid", str(classid))
+        if self._mem:
+            return OomWatcher(self._at["memory"], cgroup, self.version)
+        return None
+
+    def _create_v2_placement(self, cgroup: str) -> None:
+        try:
+            cgroups.create(self._hierarchy_flag, cgroups.leaf_cgroup(cgroup))
+        except CgroupError as error:
+            raise Failure(f"Failed to prepare the cgroups: {error}") from None
+
+    # ============================================================= isolate
+    def isolate(self, container_id: ContainerID,  # type: ignore[override]
+                pid: int) -> Future[None]:
+        key = container_key(container_id)
+        info = self._infos.get(key)
+        if info is not None:
+            targets = ([(self._hierarchy_flag, cgroups.leaf_cgroup(info.cgroup))]
+                       if self.version is Version.V2 else
+                       [(h, info.cgroup) for h in self._hierarchies()])
+        else:
+            owner = self._owner(container_id)
+            if owner is None:
+                raise Failure(f"Failed to isolate container {key}: unknown container")
+            # v1 nested container sharing its parent's cgroups: join them (those
+            # that exist: subsystems added after the parent started are skipped).
+            targets = [(h, owner.cgroup) for h in self._hierarchies()]
+        return self.runtime.pool.run(_assign, targets, pid, info is None)
+
+    def _owner(self, container_id: ContainerID) -> Info | None:
+        """The record of the nearest ancestor with cgroups of its own."""
+        current: ContainerID | None = container_id
+        while current is not None:
+            info = self._infos.get(container_key(current))
+            if info is not None and not info.shared:
+                return info
+            current = current.parent if current.HasField("parent") else None
+        return None
+
+    # =============================================================== watch
+    def watch(self, container_id: ContainerID) -> Future[ContainerLimitation]:
+        info = self._infos.get(container_key(container_id))
+        if info is not None and not info.shared:
+            return info.limitation.future
+        if container_id.HasField("parent") and self._owner(container_id) is not None:
+            return Future()  # limited through its parent
+        raise Failure(f"Unknown container {container_key(container_id)}")
+
+    def _watch_oom(self, key: str, info: Info, watcher: OomWatcher) -> None:
+        """Registers `watcher` on the IO loop; an OOM comes back to `_oomed`."""
+        info.oom = watcher
+        io = self.runtime.io
+        oomed = defer(self.pid, lambda: self._oomed(key, watcher))
+
+        def readable() -> None:
+            if watcher.closed or watcher.gone:
+                return
+            try:
+                fired = watcher.check()
+            except Exception:  # noqa: BLE001 - keep the IO loop alive
+                log.exception("%s: OOM check failed", key)
+                fired = False
+            if fired or watcher.gone:
+                io.loop.remove_reader(watcher.fileno())
+            if fired:
+                oomed()
+
+        def register() -> None:
+            if watcher.closed:
+                return  # cleaned up before we got here (closing runs on this thread too)
+            io.loop.add_reader(watcher.fileno(), readable)
+            readable()  # an OOM before the watch started
+
+        io.call_soon(register)
+
+    def _stop_oom_watch(self, info: Info) -> None:
+        watcher, info.oom = info.oom, None
+        if watcher is None:
+            return
+        io = self.runtime.io
+
+        def close() -> None:
+            if not watcher.closed:
+                io.loop.remove_reader(watcher.fileno())
+                watcher.close()
+
+        io.call_soon(close)
+
+    def _oomed(self, key: str, watcher: OomWatcher) -> Future[None] | None:
+        info = self._infos.get(key)
+        if info is None or info.oom is not watcher:
+            log.info("%s: OOM detected for a terminated container", key)
+            return None
+        log.info("%s: OOM detected", key)
+        return self.runtime.pool.run(self._oom_report, info.cgroup).then(
+            defer(self.pid, lambda report: self._limit_memory(key, report)))
+
+    def _oom_report(self, cgroup: str) -> tuple[str, float]:
+        """Pool: Mesos's limitation message, and the most memory used (MB)."""
+        hierarchy = self._at["memory"]
+        v1 = self.version is Version.V1
+        message = "Memory limit exceeded: "
+        try:
+            limit = cgroups.read_int(hierarchy, cgroup,
+                                     "memory.limit_in_bytes" if v1 else "memory.max")
+            message += f"Requested: {Bytes(limit) if limit is not None else 'unlimited'} "
+        except (CgroupError, ValueError) as error:
+            log.error("Failed to read the memory limit of %s: %s", cgroup, error)
+        used: int | None = None
+        for control in (("memory.max_usage_in_bytes",) if v1 else ("memory.peak",
+                                                                   "memory.current")):
+            try:
+                used = cgroups.read_int(hierarchy, cgroup, control)
+                break
+            except (CgroupError, ValueError):
+                continue
+        if used is not None:
+            message += f"Maximum Used: {Bytes(used)}\n"
+        try:
+            message += f"\nMEMORY STATISTICS: \n{cgroups.read(hierarchy, cgroup, 'memory.stat')}\n"
+        except CgroupError as error:
+            log.error("Failed to read memory.stat of %s: %s", cgroup, error)
+        return message, (used or 0) / MEGABYTE
+
+    def _limit_memory(self, key: str, report: tuple[str, float]) -> None:
+        info = self._infos.get(key)
+        if info is None:
+            return
+        message, used_mb = report
+        log.info("%s: %s", key, message.strip().splitlines()[0])
+        mem = Resource(name="mem", type=Value.SCALAR)
+        mem.scalar.value = used_mb
+        info.limitation.set(ContainerLimitation(
+            resources=[mem], message=message,
+            reason=TaskStatus.REASON_CONTAINER_LIMITATION_MEMORY))
+
+    # ============================================================== update
+    def update(self, container_id: ContainerID,  # type: ignore[override]
+               resources: list[Resource], limits: Mapping[str, Any]) -> Future[None] | None:
+        key = container_key(container_id)
+        info = self._infos.get(key)
+        if info is None or info.shared:
+            if container_id.HasField("parent") and self._owner(container_id) is not None:
+                if resources or limits:
+                    raise Failure(f"Cannot update container {key}: it shares its parent's "
+                                  f"cgroups (share_cgroups), so it has no limits of its own")
+                return None
+            raise Failure(f"Failed to update container {key}: unknown container")
+        values = {name: float(getattr(value, "value", value)) for name, value in limits.items()}
+        update = self._limits(key, resources, values)
+        first = not info.hard_limit_set
+        return self.runtime.pool.run(self._apply, info.cgroup, update, first).then(
+            lambda _: log.info("%s: updated cgroups limits", key))
+
+    def _limits(self, key: str, resources: Iterable[Resource],
+                limits: Mapping[str, float]) -> Limits:
+        cpus = resources_lib.cpus(resources) if self._cpu else None
+        cpu_limit = limits.get("cpus") if self._cpu else None
+        mem_soft = mem_hard = None
+        if self._mem:
+            mem = resources_lib.mem(resources)
+            if mem is not None:
+                mem_soft = max(mem * MEGABYTE, MIN_MEMORY)
+            limit = limits.get("mem")
+            if limit is not None:
+                mem_hard = UNLIMITED if math.isinf(limit) else max(int(limit) * MEGABYTE,
+                                                                   MIN_MEMORY)
+            else:
+                mem_hard = mem_soft
+        if self._cpu and cpus is None and cpu_limit is None:
+            log.info("%s: no 'cpus' resource: CPU weight and quota left at their defaults", key)
+        if self._mem and mem_soft is None and mem_hard is None:
+            log.info("%s: no 'mem' resource: no memory limit", key)
+        return Limits(cpus, cpu_limit, mem_soft, mem_hard)
+
+    def _apply(self, cgroup: str, limits: Limits, first: bool) -> None:
+        """Pool: writes CPU and memory limits."""
+        if self._cpu:
+            self._apply_cpu(cgroup, limits)
+        if self._mem:
+            self._apply_memory(cgroup, limits, first)
+
+    def _apply_cpu(self, cgroup: str, limits: Limits) -> None:
+        hierarchy = self._at["cpu"]
+        cpus, limit = limits.cpus, limits.cpu_limit
+        quota_of = limit if limit is not None else (cpus if self._enable_cfs else None)
+        if self.version is Version.V1:
+            if cpus is not None:
+                shares = max(int(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES)
+                _write(hierarchy, cgroup, "cpu.shares", str(shares))
+            if quota_of is not None:
+                _write(hierarchy, cgroup, "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(hierarchy, cgroup, "cpu.cfs_quota_us",
+                       "-1" if math.isinf(quota_of) else str(_quota(quota_of)))
+            return
+        if cpus is not None:
+            weight = min(max(int(CPU_WEIGHT_PER_CPU * cpus), MIN_CPU_WEIGHT), MAX_CPU_WEIGHT)
+            _write(hierarchy, cgroup, "cpu.weight", str(weight))
+        if quota_of is not None or cpus is not None:
+            quota = "max" if quota_of is None or math.isinf(quota_of) else str(_quota(quota_of))
+            _write(hierarchy, cgroup, "cpu.max", f"{quota} {CFS_PERIOD_US}")
+
+    def _apply_memory(self, cgroup: str, limits: Limits, first: bool) -> None:
+        hierarchy = self._at["memory"]
+        v1 = self.version is Version.V1
+        if limits.mem_soft is not None:
+            _write(hierarchy, cgroup, "memory.soft_limit_in_bytes" if v1 else "memory.low",
+                   str(limits.mem_soft))
+        hard = limits.mem_hard
+        if hard is None:
+            return
+        hard_file = "memory.limit_in_bytes" if v1 else "memory.max"
+        try:
+            current = cgroups.read_int(hierarchy, cgroup, hard_file)
+        except CgroupError as error:
+            raise Failure(f"Failed to read '{hard_file}': {error}") from None
+        raising = hard == UNLIMITED or current is None or hard > current
+        if not first and not raising:
+            # As Mesos: a lowered hard limit is not applied to a running
+            # container (the kernel would reclaim or OOM-kill at once).
+            if hard != current:
+                log.info("Keeping the memory hard limit of %s at %s (not lowering it to %s)",
+                         cgroup, Bytes(current) if current is not None else "unlimited",
+                         Bytes(hard))
+            return
+        value = ("-1" if v1 else "max") if hard == UNLIMITED else str(hard)
+        if v1:
+            # memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes.
+            steps = [hard_file, "memory.memsw.limit_in_bytes"] if first else \
+                ["memory.memsw.limit_in_bytes", hard_file]
+            for control in steps:
+                if control == hard_file or self._limit_swap:
+                    _write(hierarchy, cgroup, control, value)
+        else:
+            _write(hierarchy, cgroup, hard_file, value)
+            if self._limit_swap:
+                _write(hierarchy, cgroup, "memory.swap.max", "0")
+
+    # =============================================================== usage
+    def usage(self, container_id: ContainerID) -> Future[ResourceStatistics]:
+        key = container_key(container_id)
+        info = self._infos.get(key)
+        if info is None or info.shared:
+            if container_id.HasField("parent") and self._owner(container_id) is not None:
+                return Future.ready(ResourceStatistics(timestamp=time.time()))
+            raise Failure(f"Unknown container {key}")
+        return self.runtime.pool.run(self._statistics, info.cgroup)
+
+    def _statistics(self, cgroup: str) -> ResourceStatistics:
+        """Pool: ResourceStatistics from the container's cgroup (and those below it)."""
+        try:
+            return self._read_statistics(cgroup)
+        except (CgroupError, ValueError) as error:
+            raise Failure(f"Failed to read the statistics of cgroup '{cgroup}': {error}") from None
+
+    def _read_statistics(self, cgroup: str) -> ResourceStatistics:
+        stats = ResourceStatistics(timestamp=time.time())
+        if not cgroups.exists(self._hierarchies()[0], cgroup):
+            raise Failure(f"The cgroup '{cgroup}' does not exist")
+        if self.version is Version.V1:
+            self._statistics_v1(cgroup, stats)
+        else:
+            self._statistics_v2(cgroup, stats)
+        hierarchy = self._hierarchies()[0]
+        stats.processes = len(cgroups.processes(hierarchy, cgroup, recursive=True))
+        stats.threads = len(cgroups.threads(hierarchy, cgroup, recursive=True))
+        return stats
+
+    def _statistics_v1(self, cgroup: str, stats: ResourceStatistics) -> None:
+        if self._cpu:
+            _set_cpu(stats, cgroups.parse_cpuacct_stat(
+                cgroups.read(self._at["cpuacct"], cgroup, "cpuacct.stat")))
+            _set_cpu(stats, cgroups.parse_cpu_stat(
+                cgroups.read(self._at["cpu"], cgroup, "cpu.stat")))
+        if self._mem:
+            memory = self._at["memory"]
+            stats.mem_total_bytes = cgroups.read_int(memory, cgroup, "memory.usage_in_bytes") or 0
+            if self._limit_swap:
+                stats.mem_total_memsw_bytes = cgroups.read_int(
+                    memory, cgroup, "memory.memsw.usage_in_bytes") or 0
+            values = cgroups.read_keyed(memory, cgroup, "memory.stat")
+            _set_memory(stats, values, cache="total_cache", rss="total_rss",
+                        mapped="total_mapped_file", swap="total_swap",
+                        unevictable="total_unevictable")
+
+    def _statistics_v2(self, cgroup: str, stats: ResourceStatistics) -> None:
+        mount = self._hierarchy_flag
+        if self._cpu:
+            _set_cpu(stats, cgroups.parse_cpu_stat(cgroups.read(mount, cgroup, "cpu.stat")))
+        if self._mem:
+            stats.mem_total_bytes = cgroups.read_int(mount, cgroup, "memory.current") or 0
+            values = cgroups.read_keyed(mount, cgroup, "memory.stat")
+            _set_memory(stats, values, cache="file", rss="anon", mapped="file_mapped",
+                        swap=None, unevictable="unevictable")
+            if cgroups.has_control(mount, cgroup, "memory.swap.current"):
+                stats.mem_swap_bytes = cgroups.read_int(mount, cgroup, "memory.swap.current") or 0
+        # PSI (cpu/memory/io.pressure) has no field in ResourceStatistics (Mesos
+        # 1.11 or HEAD); `cgroups.read_pressure` reads it for whoever needs it.
+
+    # ============================================================== status
+    def status(self, container_id: ContainerID) -> ContainerStatus:
+        info = self._infos.get(container_key(container_id))
+        if info is None or info.shared:
+            owner = self._owner(container_id) if container_id.HasField("parent") else None
+            if owner is None:
+                raise Failure(f"Unknown container {container_key(container_id)}")
+            info = owner
+        result = ContainerStatus()
+        if info.classid is not None:
+            result.cgroup_info.net_cls.classid = info.classid
+        return result
+
+    # ============================================================= cleanup
+    def cleanup(self, container_id: ContainerID) -> Future[None] | None:  # type: ignore[override]
+        key = container_key(container_id)
+        info = self._infos.get(key)
+        if info is None:
+            return None
+        self._stop_oom_watch(info)
+        if info.limitation.future.is_pending():
+            info.limitation.discard()
+        hierarchies = self._hierarchies()
+
+        def forget(_: Any) -> None:
+            if self._infos.get(key) is info:
+                del self._infos[key]
+            if info.classid is not None and self._handles is not None:
+                self._handles.free(info.classid)
+
+        done = self.runtime.pool.run(self._destroy_cgroups, info.cgroup, hierarchies)
+        done.on_any(defer(self.pid, forget))
+        return done.then(lambda _: log.info("%s: removed cgroup %s", key, info.cgroup))
+
+    def _destroy_cgroups(self, cgroup: str, hierarchies: list[str]) -> None:
+        """Pool: kills what is left in the container's cgroups, then removes them."""
+        deadline = time.monotonic() + self._destroy_timeout
+        errors = []
+        for hierarchy in hierarchies:
+            try:
+                left = cgroups.processes(hierarchy, cgroup, recursive=True)
+                if left:
+                    log.warning("Killing %d process(es) left in cgroup %s: %s", len(left),
+                                cgroups.path(hierarchy, cgroup), left[:10])
+                    cgroups.kill_all(hierarchy, cgroup, max(deadline - time.monotonic(), 1.0))
+                cgroups.remove(hierarchy, cgroup, max(deadline - time.monotonic(), 1.0))
+            except CgroupError as error:
+                errors.append(str(error))
+        if errors:
+            raise Failure("Failed to destroy cgroups: " + "; ".join(errors))
+
+    def finalize(self) -> None:
+        for info in self._infos.values():
+            self._stop_oom_watch(info)
+
+
+# ================================================================== helpers
+def _log_orphan_failure(key: str, message: str) -> None:
+    log.error("%s: orphan cgroup cleanup failed: %s", key, message)
+
+
+def _shares_cgroups(info: ContainerInfo) -> bool:
+    # The proto's default is true: unset means shared.
+    return info.linux_info.share_cgroups
+
+
+def _scalar_limits(limits: Mapping[str, Value.Scalar]) -> dict[str, float]:
+    return {name: scalar.value for name, scalar in limits.items()}
+
+
+def _quota(cpus: float) -> int:
+    return max(int(CFS_PERIOD_US * cpus), MIN_CFS_QUOTA_US)
+
+
+def _write(hierarchy: str, cgroup: str, control: str, value: str) -> None:
+    try:
+        cgroups.write(hierarchy, cgroup, control, value)
+    except CgroupError as error:
+        raise Failure(f"Failed to update '{control}': {error}") from None
+
+
+def _assign(targets: list[tuple[str, str]], pid: int, skip_missing: bool) -> None:
+    for hierarchy, cgroup in targets:
+        if skip_missing and not cgroups.exists(hierarchy, cgroup):
+            continue
+        try:
+            cgroups.assign(hierarchy, cgroup, pid)
+        except CgroupError as error:
+            raise Failure(f"Failed to assign pid {pid} to its cgroup: {error}") from None
+
+
+def _set_cpu(stats: ResourceStatistics, cpu: cgroups.CpuStats) -> None:
+    if cpu.user_secs is not None:
+        stats.cpus_user_time_secs = cpu.user_secs
+    if cpu.system_secs is not None:
+        stats.cpus_system_time_secs = cpu.system_secs
+    if cpu.nr_periods is not None:
+        stats.cpus_nr_periods = cpu.nr_periods
+    if cpu.nr_throttled is not None:
+        stats.cpus_nr_throttled = cpu.nr_throttled
+    if cpu.throttled_secs is not None:
+        stats.cpus_throttled_time_secs = cpu.throttled_secs
+
+
+def _set_memory(stats: ResourceStatistics, values: Mapping[str, int], cache: str, rss: str,
+                mapped: str, swap: str | None, unevictable: str) -> None:
+    fields = [(cache, ("mem_file_bytes", "mem_cache_bytes")),
+              (rss, ("mem_anon_bytes", "mem_rss_bytes")),
+              (mapped, ("mem_mapped_file_bytes",)),
+              (swap, ("mem_swap_bytes",)),
+              (unevictable, ("mem_unevictable_bytes",))]
+    for name, targets in fields:
+        if name is not None and name in values:
+            for target in targets:
+                setattr(stats, target, values[name])
+
+
+class _HandleManager:
+    """net_cls classids `0xPPPPSSSS`: one primary handle, secondaries handed out lowest first."""
+
+    def __init__(self, primary: int, low: int, high: int) -> None:
+        self.primary, self.low, self.high = primary, low, high
+        self._used: set[int] = set()
+
+    def allocate(self) -> int:
+        for secondary in range(self.low, self.high + 1):
+            if secondary not in self._used:
+                self._used.add(secondary)
+                return (self.primary << 16) | secondary
+        raise ValueError(f"No free handles remaining for primary handle {self.primary:#x}")
+
+    def reserve(self, classid: int) -> None:
+        primary, secondary = classid >> 16, classid & 0xFFFF
+        if primary != self.primary:
+            raise ValueError(f"Primary handle {primary:#x} not present in primary handle range")
+        if not self.low <= secondary <= self.high:
+            raise ValueError(f"Secondary handle {secondary:#x} not present in secondary handle "
+                             f"range")
+        if secondary in self._used:
+            raise ValueError(f"The secondary handle {secondary:#x}, for the primary handle "
+                             f"{primary:#x} has already been allocated")
+        self._used.add(secondary)
+
+    def free(self, classid: int) -> None:
+        self._used.discard(classid & 0xFFFF)
+
+
+def _handle_manager(flags: Any) -> _HandleManager | None:
+    """Handles are managed only with --cgroups_net_cls_primary_handle."""
+    primary = flags.cgroups_net_cls_primary_handle
+    if primary is None:
+        return None
+    low, high = 1, 0xFFFF
+    if flags.cgroups_net_cls_secondary_handles is not None:
+        first, _, last = flags.cgroups_net_cls_secondary_handles.partition(",")
+        low, high = int(first, 16), int(last, 16)
+    return _HandleManager(int(primary, 16), low, high)
+
