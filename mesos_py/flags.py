@@ -218,6 +218,13 @@ AGENT_FLAGS = FlagTable(
             "Directory for the agent's log files. When not given, logs only go "
             "to stderr and nothing is written to disk.",
         ),
+        FlagSpec(
+            "http_heartbeat_interval",
+            flagslib.DURATION,
+            "How often a streamed response (attached output, a session) "
+            "carries a heartbeat record.",
+            default=Duration(30),
+        ),
         # ---------------------------------------------- Linux isolation
         FlagSpec(
             "cgroups_hierarchy",

@@ -67,6 +67,7 @@ def test_as_strings_shape() -> None:
         "container_disk_watch_interval": "15secs",
         "container_pids_limit": "0",
         "enforce_container_disk_quota": "false",
+        "http_heartbeat_interval": "30secs",
         "xfs_kill_containers": "false",
         "xfs_project_range": "[5000-10000]",
     }
@@ -434,6 +435,7 @@ def test_declared_flags() -> None:
             "container_pids_limit",
             "effective_capabilities",
             "enforce_container_disk_quota",
+            "http_heartbeat_interval",
             "xfs_kill_containers",
             "xfs_project_range",
         ]

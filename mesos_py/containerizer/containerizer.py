@@ -24,6 +24,7 @@ import pwd
 import shutil
 import signal
 import time
+import uuid
 from typing import Any, Mapping, Sequence
 
 from mesos_py.actors import (PID, Failure, Future, Process, Promise, await_all, collect, defer,
@@ -34,7 +35,8 @@ from mesos_py.errors import InvalidRequest, NotFound
 from mesos_py.ids import container_id_from_key, container_key, parent_key
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.linux.launch_spec import launch_request_fields
-from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
+                                                           ContainerLaunchInfo,
                                                            ContainerLimitation, ContainerState,
                                                            ContainerTermination)
 from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
@@ -73,6 +75,7 @@ class Container:
     status: Future[int | None] | None = None
     launch: Future[Any] | None = None
     limitation: ContainerLimitation | None = None
+    io_name: str | None = None  # its IO switchboard's socket, if it has one
     termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
     discard_on_failure: bool = False
 
@@ -103,10 +106,13 @@ class Containerizer(Process):
         if container_id.HasField("parent"):
             config = self._nested_config(container_id, config)
         container = Container(container_id, config, State.PREPARING)
+        if _needs_switchboard(config):
+            container.io_name = f"mesos-py-io-{uuid.uuid4().hex}"
         self._containers[key] = container
         self._forget_termination(key)
         log.info("%s: launching (command %r)", key, _describe_command(config))
-        launch = (self._runtime_pool().run(self._checkpoint_config, container_id, config)
+        launch = (self._runtime_pool().run(self._checkpoint_config, container_id, config,
+                                           container.io_name)
                   .then(defer(self.pid, lambda _: self._prepare(key)))
                   .then(defer(self.pid, lambda infos: self._fork(key, infos)))
                   .then(defer(self.pid, lambda pid: self._isolate(key, pid)))
@@ -152,10 +158,16 @@ class Containerizer(Process):
             nested.user = parent.user
         return nested
 
-    def _checkpoint_config(self, container_id: ContainerID, config: ContainerConfig) -> None:
+    def _checkpoint_config(self, container_id: ContainerID, config: ContainerConfig,
+                           io_name: str | None) -> None:
         # Runs on the blocking pool: touches only the filesystem.
-        os.makedirs(paths.container_runtime_dir(self._flags.runtime_dir, container_id),
-                    exist_ok=True)
+        runtime = paths.container_runtime_dir(self._flags.runtime_dir, container_id)
+        os.makedirs(runtime, exist_ok=True)
+        switchboard_file = os.path.join(runtime, IO_SWITCHBOARD_FILE)
+        if io_name is not None:
+            checkpoint.checkpoint_text(switchboard_file, io_name)
+        else:
+            _remove_file(switchboard_file)
         status_path = paths.container_status_path(self._flags.runtime_dir, container_id)
         _remove_file(status_path)
         _remove_file(status_path + ".command")
@@ -277,6 +289,7 @@ class Containerizer(Process):
             init="pid" in clone,
             mounts=[{"source": m.source or None, "target": m.target, "type": m.type or None,
                      "flags": m.flags, "options": m.options or None} for m in merged.mounts],
+            io=_io_request(container),
             **launch_request_fields(merged))
 
     def _entered_namespaces(self, container: Container,
@@ -500,9 +513,12 @@ class Containerizer(Process):
 
         return collect(updates).then(defer(self.pid, record))
 
-    def attach(self, container_id: ContainerID) -> None:
-        raise Failure("Unsupported: attaching to a container's IO needs the IO switchboard, "
-                      "which this agent does not have yet")
+    def attach(self, container_id: ContainerID) -> str:
+        """The name of the container's IO switchboard socket."""
+        container = self._get(container_id)
+        if container.io_name is None:
+            raise InvalidRequest("I/O switchboard server was disabled for this container")
+        return container.io_name
 
     def prune_images(self, excluded_images: Sequence[Any]) -> None:
         """Nothing to prune: this agent has no image provisioner yet."""
@@ -545,7 +561,7 @@ class Containerizer(Process):
         are still recovered. After a reboot nothing can still be running.
         """
         root = paths.meta_dir(self._flags.work_dir)
-        return self._runtime_pool().run(_scan_checkpoints, root).then(
+        return self._runtime_pool().run(_scan_checkpoints, root, self._flags.runtime_dir).then(
             defer(self.pid, lambda found: self._recover_containers(found, boot_changed)))
 
     def _recover_containers(self, found: list["Checkpointed"], boot_changed: bool) -> Future[Any]:
@@ -606,7 +622,8 @@ class Containerizer(Process):
             log.info("%s: ended while the agent was down (%s)", key,
                      _describe_termination(termination))
             return None
-        container = Container(record.container_id, record.config, State.RUNNING, pid=pid)
+        container = Container(record.container_id, record.config, State.RUNNING, pid=pid,
+                              io_name=record.io_name)
         container.forked.set(pid)
         self._containers[key] = container
         log.info("%s: recovered running container with pid %d", key, pid)
@@ -629,7 +646,12 @@ class Containerizer(Process):
         return termination
 
     def _watch_recovered(self) -> None:
-        for key, container in self._containers.items():
+        for key, container in list(self._containers.items()):
+            if container.config.container_class == ContainerClass.DEBUG:
+                # A session lives as long as its connection, which died with the agent.
+                log.info("%s: destroying a debug session that outlived its agent", key)
+                self.destroy(container.container_id)
+                continue
             assert container.pid is not None
             container.status = self._launcher.wait(container.pid, paths.container_status_path(
                 self._flags.runtime_dir, container.container_id))
@@ -681,10 +703,11 @@ class Checkpointed:
     pid: int | None = None
     pid_start: int | None = None
     termination: ContainerTermination | None = None
+    io_name: str | None = None
     error: str | None = None
 
 
-def _scan_checkpoints(root: str) -> list[Checkpointed]:
+def _scan_checkpoints(root: str, runtime_dir: str) -> list[Checkpointed]:
     """Every container under `root/containers`, parents before children."""
     found: list[Checkpointed] = []
 
@@ -697,15 +720,19 @@ def _scan_checkpoints(root: str) -> list[Checkpointed]:
             if parent is not None:
                 container_id.parent.CopyFrom(parent)
             here = os.path.join(containers, name)
-            found.append(_read_checkpoint(here, container_id))
+            found.append(_read_checkpoint(here, container_id, runtime_dir))
             walk(here, container_id)
 
     walk(root, None)
     return found
 
 
-def _read_checkpoint(directory: str, container_id: ContainerID) -> Checkpointed:
+def _read_checkpoint(directory: str, container_id: ContainerID, runtime_dir: str) -> Checkpointed:
     record = Checkpointed(container_id)
+    switchboard_file = os.path.join(paths.container_runtime_dir(runtime_dir, container_id),
+                                    IO_SWITCHBOARD_FILE)
+    if os.path.exists(switchboard_file):
+        record.io_name = checkpoint.read_text(switchboard_file).strip() or None
     try:
         record.config = checkpoint.read_message(os.path.join(directory, paths.CONFIG_FILE),
                                                 ContainerConfig)
@@ -737,6 +764,25 @@ def namespace_names(flags: Sequence[int]) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+IO_SWITCHBOARD_FILE = "io_switchboard"
+
+
+def _needs_switchboard(config: ContainerConfig) -> bool:
+    """As Mesos: a TTY, or a debug session, needs an IO switchboard."""
+    return (config.container_info.HasField("tty_info")
+            or config.container_class == ContainerClass.DEBUG)
+
+
+def _io_request(container: Container) -> dict[str, Any] | None:
+    if container.io_name is None:
+        return None
+    tty = container.config.container_info.HasField("tty_info")
+    window = container.config.container_info.tty_info.window_size
+    return {"tty": tty, "rows": window.rows, "columns": window.columns,
+            "name": container.io_name,
+            "wait_for_connection": container.config.container_class == ContainerClass.DEBUG}
 
 
 def _settled(future: Future[Any] | None) -> Future[None]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import fcntl
 import json
 import os
 import selectors
@@ -44,9 +45,10 @@ import signal
 import socket
 import struct
 import sys
+import termios
 from typing import Any
 
-from mesos_py.containerizer import launch
+from mesos_py.containerizer import launch, switchboard
 
 SOCKET_FD = 3
 MAX_MESSAGE = 1 << 20
@@ -195,23 +197,44 @@ class Server:
                        "message": "malformed fork server request"})
             return
         try:
-            pid = self.start(request, fds)
+            pid, switchboard_pid = self.start_with_io(request, fds)
         except OSError as error:
             self.send({"op": "error", "seq": request["seq"], "message": str(error)})
             return
         self.containers[pid] = request["status_path"]
-        self.send({"op": "launched", "seq": request["seq"], "pid": pid})
+        self.send({"op": "launched", "seq": request["seq"], "pid": pid,
+                   "switchboard_pid": switchboard_pid})
 
-    def start(self, request: dict[str, Any], fds: list[int]) -> int:
+    def start_with_io(self, request: dict[str, Any], fds: list[int]) -> tuple[int, int | None]:
+        """Starts the container, first its IO switchboard if it has one."""
+        io = request.get("io")
+        if not io:
+            return self.start(request, fds), None
+        stdio = switchboard.ContainerStdio(io["tty"], io.get("rows", 0), io.get("columns", 0))
+        try:
+            switchboard_pid = os.fork()
+            if switchboard_pid == 0:
+                switchboard.run(stdio, fds[2], fds[3], io["name"],  # never returns
+                                io.get("wait_for_connection", False))
+            # The switchboard's ends must not stay open in the container (an
+            # init never execs): its stdin would never see EOF.
+            return (self.start(request, [fds[0], *stdio.theirs], close=sorted(set(stdio.ours.values()))),
+                    switchboard_pid)
+        finally:
+            stdio.close_theirs()
+            stdio.close_ours()
+
+    def start(self, request: dict[str, Any], fds: list[int], close: list[int] = []) -> int:
         flags = clone_flags(request.get("clone", []))
         if request.get("enter"):
-            return self.start_entering(request, fds, flags)
+            return self.start_entering(request, fds, flags, close)
         pid = clone(flags) if flags else os.fork()
         if pid == 0:
-            child(request, fds)  # never returns
+            child(request, fds, close)  # never returns
         return pid
 
-    def start_entering(self, request: dict[str, Any], fds: list[int], flags: int) -> int:
+    def start_entering(self, request: dict[str, Any], fds: list[int], flags: int,
+                       close: list[int]) -> int:
         """A child inside another container's namespaces, still our child.
 
         A helper setns()es into them. A new pid namespace cannot be made by a
@@ -227,7 +250,7 @@ class Server:
         helper = os.fork()
         if helper == 0:
             ours.close()
-            enter_and_clone(request, fds, flags, theirs)  # never returns
+            enter_and_clone(request, fds, flags, theirs, close)  # never returns
         theirs.close()
         try:
             return receive_pid(ours)
@@ -257,7 +280,7 @@ class Server:
 
 
 def enter_and_clone(request: dict[str, Any], fds: list[int], flags: int,
-                    reply: socket.socket) -> None:
+                    reply: socket.socket, close: list[int]) -> None:
     """In a helper: join the namespaces, clone the container, report failures."""
     try:
         setns(request["enter"])
@@ -267,7 +290,7 @@ def enter_and_clone(request: dict[str, Any], fds: list[int], flags: int,
         if clone(flags | CLONE_PARENT) == 0:
             reply.send(b"pid")  # the kernel attaches our credentials
             reply.close()
-            child(request, fds)
+            child(request, fds, close)
     except BaseException as error:
         try:
             reply.send(f"error: {error}".encode())
@@ -290,9 +313,11 @@ def receive_pid(sock: socket.socket) -> int:
     raise OSError(0, "no credentials came with the child's message")
 
 
-def child(request: dict[str, Any], fds: list[int]) -> None:
+def child(request: dict[str, Any], fds: list[int], close: list[int] = []) -> None:
     """Runs in the forked/cloned child: becomes the container's first process."""
     try:
+        for fd in close:
+            os.close(fd)
         sync, stdin, stdout, stderr = fds
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
@@ -304,6 +329,8 @@ def child(request: dict[str, Any], fds: list[int]) -> None:
         sync = os.dup2(sync, 3, inheritable=False)
         for fd in set(fds) - {0, 1, 2, 3}:
             os.close(fd)  # received fds are inheritable: do not leak them
+        if (request.get("io") or {}).get("tty"):
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the TTY becomes our controlling terminal
         launch.run(request, sync)
     except BaseException as error:  # never fall back into the server's loop
         try:

@@ -53,6 +53,7 @@ class LaunchRequest:
     mounts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     rlimits: list[list[int | None]] = dataclasses.field(default_factory=list)
     capabilities: dict[str, list[int] | None] | None = None
+    io: dict[str, Any] | None = None  # {"tty", "rows", "columns", "name"}: a switchboard
 
 
 class ForkServer:

@@ -13,11 +13,12 @@ import logging
 import threading
 from typing import Any, Callable
 
+import tornado.iostream
 import tornado.web
 
 from mesos_py.actors import PID, Failure, dispatch, to_asyncio
 from mesos_py.errors import AgentRecovering, InvalidRequest, NotFound
-from mesos_py.http import codec
+from mesos_py.http import attach, codec
 from mesos_py.http.codec import APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO
 from mesos_py.protos.mesos.v1.agent import agent_pb2
 from mesos_py.slave.slave import Accepted, Slave
@@ -45,8 +46,12 @@ CALLS: dict[int, Callable[..., Any]] = {
 MESSAGE_CONTENT_TYPE = "Message-Content-Type"
 MESSAGE_ACCEPT = "Message-Accept"
 STREAMING_REQUEST_CALLS = frozenset({Call.ATTACH_CONTAINER_INPUT})
-STREAMING_RESPONSE_CALLS = frozenset({Call.ATTACH_CONTAINER_OUTPUT,
-                                      Call.LAUNCH_NESTED_CONTAINER_SESSION})
+# Calls answered with a stream of ProcessIO records: the Slave method returns
+# (switchboard name, session container id or None).
+STREAMING_OUTPUT_CALLS: dict[int, Callable[..., Any]] = {
+    Call.ATTACH_CONTAINER_OUTPUT: Slave.attach_container_output,
+    Call.LAUNCH_NESTED_CONTAINER_SESSION: Slave.launch_nested_container_session,
+}
 
 STATUS_OF_FAILURE: dict[type[Failure], int] = {InvalidRequest: 400, NotFound: 404,
                                                 AgentRecovering: 503}
@@ -62,19 +67,70 @@ class HttpError(Exception):
 class MediaTypes:
     content: str
     accept: str
+    message_content: str | None = None  # of the records of a streaming request
+    message_accept: str | None = None   # of the records of a streaming response
 
 
+@tornado.web.stream_request_body
 class ApiHandler(tornado.web.RequestHandler):
-    def initialize(self, slave: PID[Slave], recovered: threading.Event) -> None:
+    """One call per request; bodies arrive in chunks (data_received), so a
+    streaming ATTACH_CONTAINER_INPUT is forwarded record by record."""
+
+    def initialize(self, slave: PID[Slave], recovered: threading.Event,
+                   heartbeat_interval: float = 30.0) -> None:
         self._slave = slave
         self._recovered = recovered
+        self._heartbeat = heartbeat_interval
         self._pending: Any = None
+        self._media: MediaTypes | None = None
+        self._chunks: list[bytes] = []
+        self._records: attach.RecordIODecoder | None = None
+        self._input: attach.InputForwarder | None = None
+        self._closed = False
+        self._gone = asyncio.Event()
+
+    def prepare(self) -> None:
+        if self.request.method != "POST":
+            return
+        try:
+            self._media = self._negotiate()
+        except HttpError as error:
+            self._write_error(error)
+            return
+        if self._media.content == APPLICATION_RECORDIO:
+            self._records = attach.RecordIODecoder()
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        if self._records is None:
+            self._chunks.append(chunk)
+            return
+        try:
+            for record in self._records.feed(chunk):
+                await self._input_record(record)
+        except HttpError as error:
+            self._write_error(error)
+        except (ValueError, attach.SwitchboardGone) as error:
+            self._write_error(HttpError(400, str(error)))
+        except attach.InputBusy as error:
+            self._write_error(HttpError(409, str(error)))
+        except Failure as failure:
+            self._write_error(HttpError(STATUS_OF_FAILURE.get(type(failure), 500), str(failure)))
 
     async def post(self) -> None:
+        if self._finished or self._media is None:
+            return
+        media = self._media
+        if self._records is not None:
+            self._finish_input()
+            return
         try:
-            media = self._negotiate()
-            call = self._decode(media.content)
-            self._check_streaming(call, media)
+            call = self._decode(b"".join(self._chunks), media.content)
+            self._check_streaming(call)
+            if call.type in STREAMING_OUTPUT_CALLS:
+                await self._stream_output(call, media)
+                return
             method = CALLS.get(call.type)
             if method is None:
                 raise HttpError(501, f"{Call.Type.Name(call.type)} is not supported by this agent")
@@ -96,8 +152,12 @@ class ApiHandler(tornado.web.RequestHandler):
     put = delete = patch = head = get  # type: ignore[assignment]
 
     def on_connection_close(self) -> None:
+        self._closed = True
+        self._gone.set()
         if self._pending is not None:
             self._pending.cancel()  # discards the call's future (WAIT long-polls)
+        if self._input is not None:
+            self._input.close()
 
     # -------------------------------------------------------------- checks
     def _method_not_allowed(self) -> HttpError:
@@ -117,10 +177,17 @@ class ApiHandler(tornado.web.RequestHandler):
         if content not in (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO):
             raise HttpError(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or "
                                  f"{APPLICATION_PROTOBUF} or {APPLICATION_RECORDIO}")
+        message_content = None
         if content == APPLICATION_RECORDIO:
-            raise HttpError(415, f"Streaming 'Content-Type' {APPLICATION_RECORDIO} is not "
-                                 "supported by this agent yet")
-        if MESSAGE_CONTENT_TYPE in headers:
+            raw = headers.get(MESSAGE_CONTENT_TYPE)
+            if raw is None:
+                raise HttpError(400, f"Expecting '{MESSAGE_CONTENT_TYPE}' to be set for "
+                                     "streaming requests")
+            message_content = codec.media_type(raw)
+            if message_content not in (APPLICATION_JSON, APPLICATION_PROTOBUF):
+                raise HttpError(415, f"Expecting '{MESSAGE_CONTENT_TYPE}' of {APPLICATION_JSON}"
+                                     f" or {APPLICATION_PROTOBUF}")
+        elif MESSAGE_CONTENT_TYPE in headers:
             raise HttpError(415, f"Expecting '{MESSAGE_CONTENT_TYPE}' to be not set for "
                                  "non-streaming requests")
         accept_header = headers.get("Accept")
@@ -131,14 +198,24 @@ class ApiHandler(tornado.web.RequestHandler):
         else:
             raise HttpError(406, f"Expecting 'Accept' to allow {APPLICATION_JSON} or "
                                  f"{APPLICATION_PROTOBUF} or {APPLICATION_RECORDIO}")
-        if accept != APPLICATION_RECORDIO and MESSAGE_ACCEPT in headers:
+        message_accept = None
+        if accept == APPLICATION_RECORDIO:
+            message_header = headers.get(MESSAGE_ACCEPT)
+            for candidate in (APPLICATION_JSON, APPLICATION_PROTOBUF):
+                if codec.accepts(message_header, candidate):
+                    message_accept = candidate
+                    break
+            else:
+                raise HttpError(406, f"Expecting '{MESSAGE_ACCEPT}' to allow {APPLICATION_JSON}"
+                                     f" or {APPLICATION_PROTOBUF}")
+        elif MESSAGE_ACCEPT in headers:
             raise HttpError(406, f"Expecting '{MESSAGE_ACCEPT}' to be not set for "
                                  "non-streaming responses")
-        return MediaTypes(content, accept)
+        return MediaTypes(content, accept, message_content, message_accept)
 
-    def _decode(self, content: str) -> agent_pb2.Call:
+    def _decode(self, body: bytes, content: str) -> agent_pb2.Call:
         try:
-            call = codec.decode(self.request.body, content, agent_pb2.Call)
+            call = codec.decode(body, content, agent_pb2.Call)
             error_message = validate_call(call)
         except codec.DecodeFailure as error:
             raise HttpError(400, str(error))
@@ -148,10 +225,71 @@ class ApiHandler(tornado.web.RequestHandler):
             raise HttpError(400, f"Failed to validate agent::Call: {error_message}")
         return call
 
-    def _check_streaming(self, call: agent_pb2.Call, media: MediaTypes) -> None:
-        if media.accept == APPLICATION_RECORDIO and call.type not in STREAMING_RESPONSE_CALLS:
-            raise HttpError(406, "Streaming response is not supported for "
-                                 f"{Call.Type.Name(call.type)} call")
+    def _check_streaming(self, call: agent_pb2.Call) -> None:
+        assert self._media is not None
+        name = Call.Type.Name(call.type)
+        if self._media.content == APPLICATION_RECORDIO and call.type not in STREAMING_REQUEST_CALLS:
+            raise HttpError(415, f"Streaming 'Content-Type' {APPLICATION_RECORDIO} is not "
+                                 f"supported for {name} call")
+        if self._media.content != APPLICATION_RECORDIO and call.type in STREAMING_REQUEST_CALLS:
+            raise HttpError(415, f"Expecting 'Content-Type' to be {APPLICATION_RECORDIO} for "
+                                 f"{name} call")
+        if self._media.accept == APPLICATION_RECORDIO and call.type not in STREAMING_OUTPUT_CALLS:
+            raise HttpError(406, f"Streaming response is not supported for {name} call")
+
+    # ------------------------------------------------------------- streams
+    async def _input_record(self, record: bytes) -> None:
+        assert self._media is not None and self._media.message_content is not None
+        call = self._decode(record, self._media.message_content)
+        if self._input is None:
+            self._check_streaming(call)
+            attach_input = call.attach_container_input
+            if attach_input.type != Call.AttachContainerInput.CONTAINER_ID:
+                raise HttpError(400, "Expecting 'attach_container_input.type' to be CONTAINER_ID")
+            name = await to_asyncio(dispatch(self._slave, Slave.attach_container_input,
+                                             attach_input.container_id))
+            self._input = await attach.InputForwarder.open(name)
+            return
+        await self._input.forward(call)
+
+    def _finish_input(self) -> None:
+        if self._input is None:
+            self._write_error(HttpError(400, "Received EOF while reading request body"))
+            return
+        self._input.close()
+        self.set_status(200)
+        self.clear_header("Content-Type")
+        self.finish()
+
+    async def _stream_output(self, call: agent_pb2.Call, media: MediaTypes) -> None:
+        method = STREAMING_OUTPUT_CALLS[call.type]
+        self._pending = to_asyncio(dispatch(self._slave, method, call))
+        result = await self._pending
+        if isinstance(result, Accepted):
+            self._write_result(result, media.accept)
+            return
+        name, session = result
+        message_type = media.message_accept or media.accept
+        self.set_status(200)
+        self.set_header("Content-Type", media.accept)
+        if media.message_accept is not None:
+            self.set_header("Message-Content-Type", media.message_accept)
+
+        async def write(data: bytes) -> None:
+            self.write(data)
+            await self.flush()
+
+        try:
+            await write(b"")  # the headers go now: the stream is open
+            await attach.stream_output(name, message_type, self._heartbeat, write, self._gone)
+        except (tornado.iostream.StreamClosedError, attach.SwitchboardGone):
+            pass  # the client went away, or the container ended first
+        finally:
+            if session is not None:
+                # A session lives as long as its connection.
+                dispatch(self._slave, Slave.end_session, session)
+        if not self._closed:
+            self.finish()
 
     # ------------------------------------------------------------- replies
     def _write_result(self, result: Any, accept: str) -> None:
@@ -165,6 +303,8 @@ class ApiHandler(tornado.web.RequestHandler):
         self.finish(codec.encode(result, accept))
 
     def _write_error(self, error: HttpError) -> None:
+        if self._finished:
+            return
         if error.status >= 500 and error.status != 501 and error.status != 503:
             log.error("API call failed: %s", error.message)
         self.set_status(error.status)

@@ -44,7 +44,8 @@ class VersionHandler(tornado.web.RequestHandler):
 
 def make_app(slave: PID[Slave], flags: Flags, recovered: threading.Event) -> tornado.web.Application:
     prefix = f"(?:/{re.escape(slave.upid.id)})?"
-    api = {"slave": slave, "recovered": recovered}
+    api = {"slave": slave, "recovered": recovered,
+           "heartbeat_interval": flags.http_heartbeat_interval.seconds}
     return tornado.web.Application([
         (rf"{prefix}/api/v1/?", ApiHandler, api),
         (rf"{prefix}/health", HealthHandler),

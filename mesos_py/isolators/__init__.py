@@ -12,6 +12,7 @@ from mesos_py.actors import Runtime
 from mesos_py.isolators.base import Isolator, IsolatorHandle
 from mesos_py.isolators.capabilities import LinuxCapabilitiesIsolator
 from mesos_py.isolators.cgroups import CgroupsIsolator
+from mesos_py.isolators.disk import DiskDuIsolator, XfsDiskIsolator
 from mesos_py.isolators.filesystem import PosixFilesystemIsolator
 from mesos_py.isolators.namespaces import NamespacesIpcIsolator, NamespacesPidIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
@@ -27,6 +28,8 @@ CREATORS: list[tuple[str, type[Isolator]]] = [
     ("filesystem/shared", SharedFilesystemIsolator),
     ("volume/sandbox_path", SandboxPathVolumeIsolator),
     ("volume/host_path", HostPathVolumeIsolator),
+    ("disk/du", DiskDuIsolator),
+    ("disk/xfs", XfsDiskIsolator),
     ("namespaces/pid", NamespacesPidIsolator),
     ("namespaces/ipc", NamespacesIpcIsolator),
     ("posix/cpu", PosixCpuIsolator),

@@ -26,6 +26,11 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerStatus, Re
                                                 ResourceStatistics)
 
 
+class StartupError(ValueError):
+    """An isolator cannot work with the agent's flags or host: the agent refuses
+    to start with this one-line reason."""
+
+
 class Isolator(Process):
     """Base of every isolator: no-op defaults for the whole interface.
 

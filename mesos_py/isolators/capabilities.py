@@ -24,7 +24,7 @@ import os
 from typing import Any, ClassVar, Sequence, cast
 
 from mesos_py.errors import InvalidRequest
-from mesos_py.isolators.base import Isolator
+from mesos_py.isolators.base import Isolator, StartupError
 from mesos_py.linux import capabilities
 from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig, ContainerLaunchInfo
 from mesos_py.protos.mesos.v1.mesos_pb2 import CapabilityInfo, ContainerID
@@ -32,7 +32,7 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import CapabilityInfo, ContainerID
 EXAMPLE = '{"capabilities": ["NET_RAW", "MKNOD"]}'
 
 
-class CapabilitiesStartupError(ValueError):
+class CapabilitiesStartupError(StartupError):
     """The isolator cannot start (one line, for the agent's start-up error)."""
 
 

@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 from mesos_py import resources as resources_lib
 from mesos_py.actors import Failure, Future, Promise, defer
 from mesos_py.ids import container_key
-from mesos_py.isolators.base import Isolator
+from mesos_py.isolators.base import Isolator, StartupError
 from mesos_py.linux import cgroups
 from mesos_py.linux.cgroups import CgroupError, OomWatcher, Version
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
@@ -74,10 +74,6 @@ UNLIMITED = -1  # a hard limit of `inf`
 SUBSYSTEMS = {"cgroups/cpu": ("cpu", "cpuacct"), "cgroups/mem": ("memory",),
               "cgroups/pids": ("pids",), "cgroups/net_cls": ("net_cls",)}
 CONTROLLERS = {"cgroups/cpu": ("cpu",), "cgroups/mem": ("memory",), "cgroups/pids": ("pids",)}
-
-
-class StartupError(ValueError):
-    """The isolator cannot work on this host or with these flags."""
 
 
 @dataclasses.dataclass

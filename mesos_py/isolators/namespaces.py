@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 from mesos_py.errors import InvalidRequest
-from mesos_py.isolators.base import Isolator
+from mesos_py.isolators.base import Isolator, StartupError
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
                                                            ContainerLaunchInfo, ContainerMountInfo)
 from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID, LinuxInfo
@@ -20,10 +20,6 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-
-
-class StartupError(ValueError):
-    """The isolator cannot work with the agent's other flags."""
 
 
 class NamespacesPidIsolator(Isolator):

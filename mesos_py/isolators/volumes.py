@@ -239,7 +239,12 @@ class LinuxFilesystemIsolator(Isolator):
             image_type = info.mesos.image.Type.Name(info.mesos.image.type)
             raise InvalidRequest(f"Unsupported container image type: {image_type}")
         launch_info = ContainerLaunchInfo()
-        if config.container_class != ContainerClass.DEBUG:
+        if config.container_class == ContainerClass.DEBUG:
+            # A debug session sees its parent's filesystem.
+            if info is not None and len(info.volumes):
+                raise InvalidRequest("Volumes not supported for DEBUG containers")
+            launch_info.enter_namespaces.append(CLONE_NEWNS)
+        else:
             launch_info.clone_namespaces.append(CLONE_NEWNS)
         launch_info.working_directory = config.directory
         return launch_info

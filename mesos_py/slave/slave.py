@@ -21,7 +21,8 @@ from mesos_py.containerizer.containerizer import Containerizer, LaunchResult
 from mesos_py.errors import InvalidRequest, NotFound
 from mesos_py.flags import Flags
 from mesos_py.ids import container_key
-from mesos_py.protos.mesos.slave.containerizer_pb2 import ContainerConfig, ContainerTermination
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
+                                                           ContainerTermination)
 from mesos_py.protos.mesos.v1 import mesos_pb2
 from mesos_py.protos.mesos.v1.agent import agent_pb2
 from mesos_py.slave import checkpoint, paths
@@ -130,10 +131,32 @@ class Slave(Process):
         return self._launch(launch.container_id, launch.command, [], {},
                             launch.container if launch.HasField("container") else None)
 
+    def launch_nested_container_session(self, call: agent_pb2.Call) -> Future[Any]:
+        """A DEBUG container living as long as the HTTP connection: (switchboard, id)."""
+        session = call.launch_nested_container_session
+        container_id = session.container_id
+        launched = self._launch(container_id, session.command, [], {},
+                                session.container if session.HasField("container") else None,
+                                container_class=ContainerClass.DEBUG)
+        return launched.then(lambda result: result if isinstance(result, Accepted) else dispatch(
+            self._containerizer, Containerizer.attach, container_id).then(
+                lambda name: (name, container_id)))
+
+    def attach_container_output(self, call: agent_pb2.Call) -> Future[tuple[str, None]]:
+        return dispatch(self._containerizer, Containerizer.attach,
+                        call.attach_container_output.container_id).then(lambda name: (name, None))
+
+    def attach_container_input(self, container_id: mesos_pb2.ContainerID) -> Future[str]:
+        return dispatch(self._containerizer, Containerizer.attach, container_id)
+
+    def end_session(self, container_id: mesos_pb2.ContainerID) -> None:
+        """The connection of a LAUNCH_NESTED_CONTAINER_SESSION is gone."""
+        dispatch(self._containerizer, Containerizer.destroy, container_id)
+
     def _launch(self, container_id: mesos_pb2.ContainerID, command: mesos_pb2.CommandInfo,
-                resources: Any, limits: Any,
-                container: mesos_pb2.ContainerInfo | None) -> Future[Any]:
-        config = ContainerConfig()
+                resources: Any, limits: Any, container: mesos_pb2.ContainerInfo | None,
+                container_class: Any = ContainerClass.DEFAULT) -> Future[Any]:
+        config = ContainerConfig(container_class=container_class)
         config.command_info.CopyFrom(command)
         config.resources.extend(resources)
         for name, scalar in limits.items():

@@ -217,7 +217,12 @@ def test_update_reaches_isolators_and_changes_reported_limits(harness: Harness) 
     assert message == "Unknown container grow"
 
 
-def test_attach_says_it_is_unsupported(harness: Harness) -> None:
+def test_attach_needs_a_switchboard(harness: Harness) -> None:
     message = await_failed(dispatch(harness.containerizer, Containerizer.attach,
                                     ContainerID(value="any")))
-    assert message.startswith("Unsupported")
+    assert message == "Unknown container any"
+    container_id, launch = harness.launch("plain", "sleep 100")
+    await_ready(launch)
+    message = await_failed(dispatch(harness.containerizer, Containerizer.attach, container_id))
+    assert message == "I/O switchboard server was disabled for this container"
+    await_ready(dispatch(harness.containerizer, Containerizer.destroy, container_id))

@@ -218,8 +218,11 @@ def test_limits_statistics_and_removal(shared: tuple[Cgroups, AgentProcess]) -> 
             assert pid in cg.procs(subsystem, name), (subsystem, name)
 
     def throttled() -> dict[str, Any] | None:
+        # The kernel adds to the throttled time when a throttled period ends,
+        # so the first sample with nr_throttled > 0 may still show 0 seconds.
         stats = entries(agent)["spin"].get("resource_statistics", {})
-        return stats if stats.get("cpus_nr_throttled", 0) > 0 else None
+        return stats if stats.get("cpus_nr_throttled", 0) > 0 and \
+            stats.get("cpus_throttled_time_secs", 0) > 0 else None
 
     stats = wait_until(throttled, timeout=30)
     assert stats["cpus_user_time_secs"] + stats.get("cpus_system_time_secs", 0) > 0
