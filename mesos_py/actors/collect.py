@@ -69,3 +69,10 @@ def await_all(futures: Sequence[Future[Any]]) -> Future[list[Future[Any]]]:
     for future in futures:
         future.on_any(on_any)
     return promise.future
+
+
+def settled(future: Future[Any] | None) -> Future[None]:
+    """Ready once `future` has completed, whatever the outcome (None: at once)."""
+    if future is None:
+        return Future.ready(None)
+    return future.then(lambda _: None).recover(lambda _: None)

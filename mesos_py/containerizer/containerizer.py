@@ -15,79 +15,37 @@ container, which is racy for its callers).
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import functools
 import logging
 import os
-import pwd
 import shutil
 import signal
 import time
 import uuid
 from typing import Any, Mapping, Sequence
 
-from mesos_py.actors import (PID, Failure, Future, Process, Promise, await_all, collect, defer,
-                             dispatch, undiscardable)
-from mesos_py.actors.reaper import alive, start_time
-from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher, read_status
+from mesos_py.actors import (Failure, Future, Process, await_all, collect, defer, dispatch,
+                             settled, undiscardable)
+from mesos_py.actors.reaper import start_time
+from mesos_py.containerizer.launch_request import build_launch_request, needs_switchboard, user_ids
+from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher
+from mesos_py.containerizer.container import (Container, ContainerizerFlags, LaunchResult,
+                                              State, describe_termination, signal_name)
+from mesos_py.containerizer.recovery import (IO_SWITCHBOARD_FILE, ContainerizerRecovery)
+from mesos_py.containerizer.usage import merge_usage
 from mesos_py.errors import InvalidRequest, NotFound
-from mesos_py.ids import container_id_from_key, container_key, parent_key
+from mesos_py.ids import container_key, parent_key
 from mesos_py.isolators.base import Isolator, IsolatorHandle
-from mesos_py.linux.launch_spec import launch_request_fields
-from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig,
                                                            ContainerLaunchInfo,
-                                                           ContainerLimitation, ContainerState,
-                                                           ContainerTermination)
+                                                           ContainerLimitation, ContainerTermination)
 from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
                                                 Resource, ResourceStatistics, TaskState)
 from mesos_py.slave import checkpoint, paths
 
 log = logging.getLogger(__name__)
 
-MEGABYTE = 1024 * 1024
-
-
-class State(enum.Enum):
-    PREPARING = "PREPARING"
-    ISOLATING = "ISOLATING"
-    FETCHING = "FETCHING"
-    RUNNING = "RUNNING"
-    DESTROYING = "DESTROYING"
-
-
-class LaunchResult(enum.Enum):
-    SUCCESS = "SUCCESS"
-    ALREADY_LAUNCHED = "ALREADY_LAUNCHED"
-    NOT_SUPPORTED = "NOT_SUPPORTED"
-
-
-@dataclasses.dataclass
-class Container:
-    container_id: ContainerID
-    config: ContainerConfig
-    state: State
-    since: float = dataclasses.field(default_factory=time.monotonic)
-    pid: int | None = None
-    fork_started: bool = False
-    sync_fd: int | None = None
-    forked: Promise[int | None] = dataclasses.field(default_factory=Promise)
-    status: Future[int | None] | None = None
-    launch: Future[Any] | None = None
-    limitation: ContainerLimitation | None = None
-    io_name: str | None = None  # its IO switchboard's socket, if it has one
-    termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
-    discard_on_failure: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class ContainerizerFlags:
-    work_dir: str
-    runtime_dir: str
-    switch_user: bool = True
-
-
-class Containerizer(Process):
+class Containerizer(ContainerizerRecovery, Process):
     def __init__(self, flags: ContainerizerFlags, launcher: PosixLauncher,
                  isolators: Sequence[IsolatorHandle]) -> None:
         super().__init__()
@@ -106,7 +64,7 @@ class Containerizer(Process):
         if container_id.HasField("parent"):
             config = self._nested_config(container_id, config)
         container = Container(container_id, config, State.PREPARING)
-        if _needs_switchboard(config):
+        if needs_switchboard(config):
             container.io_name = f"mesos-py-io-{uuid.uuid4().hex}"
         self._containers[key] = container
         self._forget_termination(key)
@@ -145,7 +103,7 @@ class Containerizer(Process):
         if config.command_info.uris:
             raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent yet")
         if config.HasField("user"):
-            _user_ids(config.user)  # raises for an unknown user
+            user_ids(config.user)  # raises for an unknown user
 
     def _nested_config(self, container_id: ContainerID, config: ContainerConfig) -> ContainerConfig:
         """A nested container lives in its parent's sandbox and, unless told
@@ -175,7 +133,7 @@ class Containerizer(Process):
         _remove_file(paths.container_termination_path(self._flags.work_dir, container_id))
         os.makedirs(config.directory, mode=0o750, exist_ok=True)
         if config.HasField("user"):
-            uid, gid, _ = _user_ids(config.user)
+            uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
         checkpoint.checkpoint_message(
             paths.container_config_path(self._flags.work_dir, container_id), config)
@@ -257,51 +215,14 @@ class Containerizer(Process):
         return self.destroy(container.container_id).then(lambda _: failed)
 
     def _launch_request(self, container: Container, infos: list[ContainerLaunchInfo]) -> LaunchRequest:
-        config = container.config
-        command = config.command_info
-        merged = ContainerLaunchInfo()
-        for info in infos:
-            merged.MergeFrom(info)  # repeated fields concatenate in isolation order
-        env: dict[str, str] = {"MESOS_SANDBOX": config.directory}
-        env.update({v.name: v.value for v in merged.environment.variables})
-        env.update({v.name: v.value for v in command.environment.variables
-                    if v.type != v.SECRET})
-        shell = command.shell if command.HasField("shell") else True
-        if shell:
-            argv, path = ["sh", "-c", command.value], "/bin/sh"
-        else:
-            argv, path = list(command.arguments), command.value
-        uid = gid = None
-        groups: list[int] = []
-        if config.HasField("user"):
-            uid, gid, groups = _user_ids(config.user)
-        groups.extend(merged.supplementary_groups)
-        clone = namespace_names(merged.clone_namespaces)
-        return LaunchRequest(
-            argv=argv, path=path, shell=shell, env=env,
-            cwd=merged.working_directory or config.directory,
-            status_path=paths.container_status_path(self._flags.runtime_dir,
-                                                    container.container_id),
-            stdout_path=os.path.join(config.directory, "stdout"),
-            stderr_path=os.path.join(config.directory, "stderr"),
-            uid=uid, gid=gid, groups=groups, clone=clone,
-            enter=self._entered_namespaces(container, merged),
-            init="pid" in clone,
-            mounts=[{"source": m.source or None, "target": m.target, "type": m.type or None,
-                     "flags": m.flags, "options": m.options or None} for m in merged.mounts],
-            io=_io_request(container),
-            **launch_request_fields(merged))
-
-    def _entered_namespaces(self, container: Container,
-                            merged: ContainerLaunchInfo) -> dict[str, str]:
-        """Namespaces a nested container joins: its parent's."""
-        names = namespace_names(merged.enter_namespaces)
-        if not names:
-            return {}
-        parent = self._containers.get(container_key(container.container_id.parent))
-        if parent is None or parent.pid is None:
-            raise Failure("The parent container has no process whose namespaces to enter")
-        return {name: f"/proc/{parent.pid}/ns/{name}" for name in names}
+        parent_pid = None
+        if container.container_id.HasField("parent"):
+            parent = self._containers.get(container_key(container.container_id.parent))
+            parent_pid = parent.pid if parent is not None else None
+        return build_launch_request(
+            container.container_id, container.config, infos,
+            paths.container_status_path(self._flags.runtime_dir, container.container_id),
+            io_name=container.io_name, parent_pid=parent_pid)
 
     # =============================================================== destroy
     def destroy(self, container_id: ContainerID) -> Future[ContainerTermination | None]:
@@ -342,7 +263,7 @@ class Containerizer(Process):
         container = self._containers[key]
         # Isolators are cleaned up only once the launch has settled: a
         # `prepare` or `isolate` still in flight must not race its `cleanup`.
-        launch_settled = _settled(container.launch)
+        launch_settled = settled(container.launch)
         if pid is None:
             # Nothing was forked, but a cgroup may remain (a launch that died
             # with the agent, or a process the launcher knows only by cgroup).
@@ -378,7 +299,7 @@ class Containerizer(Process):
         cleaned = dispatch(handle.pid, Isolator.cleanup, container_id)
         cleaned.on_failed(lambda message: log.error("%s: %s cleanup failed: %s", key,
                                                     handle.name, message))
-        return _settled(cleaned)
+        return settled(cleaned)
 
     def _destroy_checkpoint(self, key: str, status: int | None) -> None:
         container = self._containers[key]
@@ -403,7 +324,7 @@ class Containerizer(Process):
     def _finish_destroy(self, key: str, termination: ContainerTermination) -> None:
         container = self._containers.pop(key)
         log.info("%s: terminated (%s) after %.3fs in DESTROYING", key,
-                 _describe_termination(termination), time.monotonic() - container.since)
+                 describe_termination(termination), time.monotonic() - container.since)
         container.termination.set(termination)
 
     def _termination_of(self, container: Container, status: int | None) -> ContainerTermination:
@@ -454,7 +375,7 @@ class Containerizer(Process):
         container = self._containers.get(key)
         if container is None:
             return False
-        log.info("%s: sending %s in state %s", key, _signal_name(signum), container.state.value)
+        log.info("%s: sending %s in state %s", key, signal_name(signum), container.state.value)
         if container.pid is None or signum == signal.SIGKILL:
             self.destroy(container_id)
             return True
@@ -533,7 +454,7 @@ class Containerizer(Process):
         futures = [dispatch(h.pid, Isolator.usage, container_id)
                    for h in self._isolators_for(container)]
         config = container.config
-        return await_all(futures).then(lambda done: _merge_usage(container_id, done, config))
+        return await_all(futures).then(lambda done: merge_usage(container_id, done, config))
 
     def status(self, container_id: ContainerID) -> Future[ContainerStatus]:
         container = self._get(container_id)
@@ -552,113 +473,6 @@ class Containerizer(Process):
             return result
 
         return await_all(futures).then(merge)
-
-    # ============================================================== recover
-    def recover(self, boot_changed: bool) -> Future[None]:
-        """Rebuilds every container from `<work_dir>/meta/containers`.
-
-        A corrupt checkpoint is logged and that container skipped; the others
-        are still recovered. After a reboot nothing can still be running.
-        """
-        root = paths.meta_dir(self._flags.work_dir)
-        return self._runtime_pool().run(_scan_checkpoints, root, self._flags.runtime_dir).then(
-            defer(self.pid, lambda found: self._recover_containers(found, boot_changed)))
-
-    def _recover_containers(self, found: list["Checkpointed"], boot_changed: bool) -> Future[Any]:
-        states: list[ContainerState] = []
-        for record in found:
-            state = self._recover_one(record, boot_changed)
-            if state is not None:
-                states.append(state)
-        log.info("Recovered %d running and %d terminated containers",
-                 len(self._containers), len(self._terminated))
-        running = [c.container_id for c in self._containers.values()]
-        return self._launcher.recover(running).then(
-            defer(self.pid, lambda orphans: self._recover_isolators(states, orphans)))
-
-    def _recover_isolators(self, states: list[ContainerState],
-                           orphans: list[ContainerID]) -> Future[Any]:
-        for orphan in orphans:
-            log.warning("%s: destroying an orphan (its processes are known to the kernel, "
-                        "not to any checkpoint)", container_key(orphan))
-        recovered = await_all([dispatch(h.pid, Isolator.recover,
-                                        [s for s in states if h.supports(s.container_id, True)],
-                                        orphans)
-                               for h in self._isolators])
-        return (recovered.then(defer(self.pid, lambda _: self._destroy_orphans(orphans)))
-                .then(defer(self.pid, lambda _: self._watch_recovered())))
-
-    def _destroy_orphans(self, orphans: list[ContainerID]) -> Future[Any]:
-        """Kills and cleans up containers no checkpoint knows, deepest first."""
-        chain: Future[Any] = Future.ready(None)
-        for orphan in sorted(orphans, key=lambda o: -len(paths.container_lineage(o))):
-            chain = chain.then(functools.partial(self._destroy_orphan, orphan))
-        return chain
-
-    def _destroy_orphan(self, orphan: ContainerID, _: Any) -> Future[Any]:
-        key = container_key(orphan)
-        killed = self._launcher.destroy(orphan, None)
-        killed.on_failed(lambda message: log.error("%s: failed to kill orphan: %s", key, message))
-        return _settled(killed).then(
-            lambda _: self._cleanup_isolators(key, orphan, list(reversed(self._isolators))))
-
-    def _recover_one(self, record: "Checkpointed", boot_changed: bool) -> ContainerState | None:
-        key = container_key(record.container_id)
-        if record.error:
-            log.error("%s: skipping recovery: %s", key, record.error)
-            return None
-        if record.termination is not None:
-            self._terminated[key] = record.termination
-            return None
-        assert record.config is not None
-        pid = record.pid
-        if pid is None or boot_changed or record.pid_start != start_time(pid) or not alive(pid):
-            termination = self._termination_while_down(record, boot_changed)
-            self._terminated[key] = termination
-            self._runtime_pool().run(
-                checkpoint.checkpoint_message,
-                paths.container_termination_path(self._flags.work_dir, record.container_id),
-                termination)
-            log.info("%s: ended while the agent was down (%s)", key,
-                     _describe_termination(termination))
-            return None
-        container = Container(record.container_id, record.config, State.RUNNING, pid=pid,
-                              io_name=record.io_name)
-        container.forked.set(pid)
-        self._containers[key] = container
-        log.info("%s: recovered running container with pid %d", key, pid)
-        return ContainerState(container_id=record.container_id, pid=pid,
-                              directory=record.config.directory)
-
-    def _termination_while_down(self, record: "Checkpointed",
-                                boot_changed: bool) -> ContainerTermination:
-        termination = ContainerTermination()
-        if record.pid is None:
-            termination.message = "Container launch was interrupted by an agent restart"
-            return termination
-        status = read_status(paths.container_status_path(self._flags.runtime_dir,
-                                                               record.container_id))
-        if status is not None and not boot_changed:
-            termination.status = status
-        else:
-            termination.message = ("The agent host rebooted while the container ran"
-                                   if boot_changed else "Exit status of the container is unknown")
-        return termination
-
-    def _watch_recovered(self) -> None:
-        for key, container in list(self._containers.items()):
-            if container.config.container_class == ContainerClass.DEBUG:
-                # A session lives as long as its connection, which died with the agent.
-                log.info("%s: destroying a debug session that outlived its agent", key)
-                self.destroy(container.container_id)
-                continue
-            assert container.pid is not None
-            container.status = self._launcher.wait(container.pid, paths.container_status_path(
-                self._flags.runtime_dir, container.container_id))
-            container.status.on_any(defer(self.pid, lambda _, k=key: self._reaped(k)))
-            for handle in self._isolators_for(container):
-                dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
-                    defer(self.pid, lambda limitation, k=key: self._limited(k, limitation)))
 
     # =============================================================== helpers
     def _isolators_for(self, container: Container) -> list[IsolatorHandle]:
@@ -695,152 +509,12 @@ class Containerizer(Process):
         return self.runtime.pool
 
 
-# ================================================================ recovery IO
-@dataclasses.dataclass
-class Checkpointed:
-    container_id: ContainerID
-    config: ContainerConfig | None = None
-    pid: int | None = None
-    pid_start: int | None = None
-    termination: ContainerTermination | None = None
-    io_name: str | None = None
-    error: str | None = None
 
-
-def _scan_checkpoints(root: str, runtime_dir: str) -> list[Checkpointed]:
-    """Every container under `root/containers`, parents before children."""
-    found: list[Checkpointed] = []
-
-    def walk(directory: str, parent: ContainerID | None) -> None:
-        containers = os.path.join(directory, "containers")
-        if not os.path.isdir(containers):
-            return
-        for name in sorted(os.listdir(containers)):
-            container_id = ContainerID(value=name)
-            if parent is not None:
-                container_id.parent.CopyFrom(parent)
-            here = os.path.join(containers, name)
-            found.append(_read_checkpoint(here, container_id, runtime_dir))
-            walk(here, container_id)
-
-    walk(root, None)
-    return found
-
-
-def _read_checkpoint(directory: str, container_id: ContainerID, runtime_dir: str) -> Checkpointed:
-    record = Checkpointed(container_id)
-    switchboard_file = os.path.join(paths.container_runtime_dir(runtime_dir, container_id),
-                                    IO_SWITCHBOARD_FILE)
-    if os.path.exists(switchboard_file):
-        record.io_name = checkpoint.read_text(switchboard_file).strip() or None
-    try:
-        record.config = checkpoint.read_message(os.path.join(directory, paths.CONFIG_FILE),
-                                                ContainerConfig)
-        termination_path = os.path.join(directory, paths.TERMINATION_FILE)
-        if os.path.exists(termination_path):
-            record.termination = checkpoint.read_message(termination_path, ContainerTermination)
-        pid_path = os.path.join(directory, paths.PID_FILE)
-        if os.path.exists(pid_path):
-            fields = checkpoint.read_text(pid_path).split()
-            record.pid, record.pid_start = int(fields[0]), int(fields[1])
-    except FileNotFoundError as error:
-        record.error = f"missing checkpoint {error.filename}"
-    except (checkpoint.CheckpointError, ValueError, IndexError) as error:
-        record.error = f"corrupt checkpoint in {directory}: {error}"
-    return record
-
-
-_NAMESPACE_FLAGS = {0x00020000: "mnt", 0x20000000: "pid", 0x08000000: "ipc",
-                    0x04000000: "uts", 0x40000000: "net"}
-
-
-def namespace_names(flags: Sequence[int]) -> list[str]:
-    """CLONE_NEW* flags (as isolators give them) as namespace names, deduplicated."""
-    names: list[str] = []
-    for flag in flags:
-        name = _NAMESPACE_FLAGS.get(flag)
-        if name is None:
-            raise Failure(f"Unsupported namespace flag {flag:#x}")
-        if name not in names:
-            names.append(name)
-    return names
-
-
-IO_SWITCHBOARD_FILE = "io_switchboard"
-
-
-def _needs_switchboard(config: ContainerConfig) -> bool:
-    """As Mesos: a TTY, or a debug session, needs an IO switchboard."""
-    return (config.container_info.HasField("tty_info")
-            or config.container_class == ContainerClass.DEBUG)
-
-
-def _io_request(container: Container) -> dict[str, Any] | None:
-    if container.io_name is None:
-        return None
-    tty = container.config.container_info.HasField("tty_info")
-    window = container.config.container_info.tty_info.window_size
-    return {"tty": tty, "rows": window.rows, "columns": window.columns,
-            "name": container.io_name,
-            "wait_for_connection": container.config.container_class == ContainerClass.DEBUG}
-
-
-def _settled(future: Future[Any] | None) -> Future[None]:
-    """Ready once `future` has completed, whatever the outcome."""
-    if future is None:
-        return Future.ready(None)
-    return future.then(lambda _: None).recover(lambda _: None)
 
 
 # ==================================================================== helpers
-def _merge_usage(container_id: ContainerID, done: list[Future[ResourceStatistics]],
-                 config: ContainerConfig) -> ResourceStatistics:
-    result = ResourceStatistics(timestamp=time.time())
-    for future in done:
-        if future.is_ready():
-            result.MergeFrom(future.value())
-        else:
-            log.warning("%s: skipping a usage statistic: %s", container_key(container_id),
-                        future.failure() if future.is_failed() else "discarded")
-    result.timestamp = time.time()
-    cpus = _scalar(config, "cpus")
-    mem = _scalar(config, "mem")
-    limits: Mapping[str, Any] = config.limits
-    if cpus is not None:
-        result.cpus_soft_limit = cpus
-    if "cpus" in limits:
-        value = limits["cpus"].value
-        result.cpus_limit = float(os.cpu_count() or 1) if value == float("inf") else value
-    if mem is not None:
-        result.mem_soft_limit_bytes = int(mem * MEGABYTE)
-    if "mem" in limits:
-        value = limits["mem"].value
-        result.mem_limit_bytes = (_total_memory() if value == float("inf")
-                                  else int(value) * MEGABYTE)
-    elif mem is not None:
-        result.mem_limit_bytes = int(mem * MEGABYTE)
-    return result
-
-
-def _scalar(config: ContainerConfig, name: str) -> float | None:
-    values = [r.scalar.value for r in config.resources if r.name == name and r.HasField("scalar")]
-    return sum(values) if values else None
-
-
-def _total_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def _is_standalone(config: ContainerConfig) -> bool:
     return not config.HasField("executor_info")
-
-
-def _user_ids(user: str) -> tuple[int, int, list[int]]:
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise InvalidRequest(f"Failed to get user information for '{user}': no such user")
-    return entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
 
 
 def _remove_file(path: str) -> None:
@@ -850,11 +524,7 @@ def _remove_file(path: str) -> None:
         pass
 
 
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
+
 
 
 def _describe_command(config: ContainerConfig) -> str:
@@ -862,18 +532,3 @@ def _describe_command(config: ContainerConfig) -> str:
     if command.HasField("shell") and not command.shell:
         return " ".join([command.value] + list(command.arguments[1:]))
     return command.value
-
-
-def _describe_termination(termination: ContainerTermination) -> str:
-    if termination.HasField("status"):
-        status = termination.status
-        if os.WIFEXITED(status):
-            text = f"exit code {os.WEXITSTATUS(status)}"
-        elif os.WIFSIGNALED(status):
-            text = f"killed by {_signal_name(os.WTERMSIG(status))}"
-        else:
-            text = f"status {status}"
-    else:
-        text = "status unknown"
-    return f"{text}; {termination.message}" if termination.message else text
-
