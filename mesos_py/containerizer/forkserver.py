@@ -225,13 +225,19 @@ class Server:
             stdio.close_ours()
 
     def start(self, request: dict[str, Any], fds: list[int], close: list[int] = []) -> int:
-        flags = clone_flags(request.get("clone", []))
-        if request.get("enter"):
-            return self.start_entering(request, fds, flags, close)
-        pid = clone(flags) if flags else os.fork()
-        if pid == 0:
-            child(request, fds, close)  # never returns
-        return pid
+        # The child starts with the forwarded signals blocked: as a namespace's
+        # init without handlers yet, it would drop one sent this early.
+        saved = signal.pthread_sigmask(signal.SIG_BLOCK, launch.FORWARDED_SIGNALS)
+        try:
+            flags = clone_flags(request.get("clone", []))
+            if request.get("enter"):
+                return self.start_entering(request, fds, flags, close)
+            pid = clone(flags) if flags else os.fork()
+            if pid == 0:
+                child(request, fds, close)  # never returns
+            return pid
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
     def start_entering(self, request: dict[str, Any], fds: list[int], flags: int,
                        close: list[int]) -> int:

@@ -8,14 +8,6 @@ net_cls), in the unified hierarchy on v2, where the processes live in its
 `leaf` child and the selected controllers (cpu, memory, pids) are enabled
 down to it.
 
-Limits as Mesos: v1 `cpu.shares` = 1024/cpu (min 2), CFS period 100ms and
-quota = cpus x period (min 1ms) with `--cgroups_enable_cfs` or a `cpus`
-limit; `memory.soft_limit_in_bytes` = request, `memory.limit_in_bytes` =
-limit or request (min 32MB; the hard limit is only ever raised once set, as
-Mesos does, so a shrinking request never OOM-kills); v2 (Mesos HEAD)
-`cpu.weight` = 100/cpu (min 1), `cpu.max`, `memory.low`, `memory.max`.
-`pids.max` is `--container_pids_limit` (ours). An `inf` limit is unlimited.
-
 Nested containers sharing their parent's cgroups (`share_cgroups`, the
 default) get no limits of their own. Their first process is still put where
 the parent's processes are (v1: the parent's cgroups, as Mesos's isolator
@@ -25,15 +17,14 @@ nested container), since a launcher that does not place processes itself
 `share_cgroups=false` (first nesting level only) they get cgroups and limits
 of their own.
 
-Where Mesos fails a launch without `cpus` or `mem`, this isolator leaves that
-controller at its default (no weight or limit) and logs it.
-
 OOM: the kernel's event (v1 eventfd on `memory.oom_control`, v2
 `memory.events.local`) is watched on the IO loop; the container is then
 limited with REASON_CONTAINER_LIMITATION_MEMORY.
 
 Every cgroup operation is blocking IO and runs on the runtime's pool; this
-actor only keeps the per-container records.
+actor only keeps the per-container records. The limits it writes are computed
+in `cgroups_limits`, the statistics it reports read in `cgroups_statistics`,
+and the net_cls handles allocated in `cgroups_net_cls`.
 """
 
 from __future__ import annotations
@@ -41,15 +32,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import os
 import time
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
-from mesos_py import resources as resources_lib
 from mesos_py.actors import Failure, Future, Promise, defer
 from mesos_py.ids import container_key
 from mesos_py.isolators.base import Isolator, StartupError
+from mesos_py.isolators.cgroups_limits import (CFS_PERIOD_US, CPU_SHARES_PER_CPU,
+                                               CPU_WEIGHT_PER_CPU, MAX_CPU_WEIGHT,
+                                               MEGABYTE, MIN_CFS_QUOTA_US, MIN_CPU_SHARES,
+                                               MIN_CPU_WEIGHT, MIN_MEMORY, UNLIMITED,
+                                               CgroupsLimits, Limits, _scalar_limits)
+from mesos_py.isolators.cgroups_net_cls import _handle_manager
+from mesos_py.isolators.cgroups_statistics import CgroupsStatistics
 from mesos_py.linux import cgroups
 from mesos_py.linux.cgroups import CgroupError, OomWatcher, Version
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig, ContainerLaunchInfo,
@@ -58,32 +54,20 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, Cont
                                                 Resource, ResourceStatistics, TaskStatus, Value)
 from mesos_py.units import Bytes
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "CgroupsIsolator", "Info", "StartupError", "SUBSYSTEMS", "CONTROLLERS",
+    # re-exported from cgroups_limits
+    "Limits", "MEGABYTE", "CPU_SHARES_PER_CPU", "MIN_CPU_SHARES", "CPU_WEIGHT_PER_CPU",
+    "MIN_CPU_WEIGHT", "MAX_CPU_WEIGHT", "CFS_PERIOD_US", "MIN_CFS_QUOTA_US", "MIN_MEMORY",
+    "UNLIMITED",
+]
 
-MEGABYTE = 1024 * 1024
-CPU_SHARES_PER_CPU = 1024
-MIN_CPU_SHARES = 2
-CPU_WEIGHT_PER_CPU = 100  # v2
-MIN_CPU_WEIGHT, MAX_CPU_WEIGHT = 1, 10000
-CFS_PERIOD_US = 100_000
-MIN_CFS_QUOTA_US = 1_000
-MIN_MEMORY = 32 * MEGABYTE
-UNLIMITED = -1  # a hard limit of `inf`
+log = logging.getLogger(__name__)
 
 # isolation name -> v1 subsystems / v2 controllers
 SUBSYSTEMS = {"cgroups/cpu": ("cpu", "cpuacct"), "cgroups/mem": ("memory",),
               "cgroups/pids": ("pids",), "cgroups/net_cls": ("net_cls",)}
 CONTROLLERS = {"cgroups/cpu": ("cpu",), "cgroups/mem": ("memory",), "cgroups/pids": ("pids",)}
-
-
-@dataclasses.dataclass
-class Limits:
-    """What `update` writes; computed on the actor, applied on the pool."""
-
-    cpus: float | None
-    cpu_limit: float | None  # None: none given; math.inf: unlimited
-    mem_soft: int | None  # bytes
-    mem_hard: int | None  # bytes, UNLIMITED, or None (nothing to set)
 
 
 @dataclasses.dataclass
@@ -97,7 +81,7 @@ class Info:
     hard_limit_set: bool = False
 
 
-class CgroupsIsolator(Isolator):
+class CgroupsIsolator(CgroupsLimits, CgroupsStatistics, Isolator):
     NAME = "cgroups"
     SUPPORTS_NESTING: ClassVar[bool] = True
     SUPPORTS_STANDALONE: ClassVar[bool] = True
@@ -492,90 +476,6 @@ class CgroupsIsolator(Isolator):
         return self.runtime.pool.run(self._apply, info.cgroup, update, first).then(
             lambda _: log.info("%s: updated cgroups limits", key))
 
-    def _limits(self, key: str, resources: Iterable[Resource],
-                limits: Mapping[str, float]) -> Limits:
-        cpus = resources_lib.cpus(resources) if self._cpu else None
-        cpu_limit = limits.get("cpus") if self._cpu else None
-        mem_soft = mem_hard = None
-        if self._mem:
-            mem = resources_lib.mem(resources)
-            if mem is not None:
-                mem_soft = max(mem * MEGABYTE, MIN_MEMORY)
-            limit = limits.get("mem")
-            if limit is not None:
-                mem_hard = UNLIMITED if math.isinf(limit) else max(int(limit) * MEGABYTE,
-                                                                   MIN_MEMORY)
-            else:
-                mem_hard = mem_soft
-        if self._cpu and cpus is None and cpu_limit is None:
-            log.info("%s: no 'cpus' resource: CPU weight and quota left at their defaults", key)
-        if self._mem and mem_soft is None and mem_hard is None:
-            log.info("%s: no 'mem' resource: no memory limit", key)
-        return Limits(cpus, cpu_limit, mem_soft, mem_hard)
-
-    def _apply(self, cgroup: str, limits: Limits, first: bool) -> None:
-        """Pool: writes CPU and memory limits."""
-        if self._cpu:
-            self._apply_cpu(cgroup, limits)
-        if self._mem:
-            self._apply_memory(cgroup, limits, first)
-
-    def _apply_cpu(self, cgroup: str, limits: Limits) -> None:
-        hierarchy = self._at["cpu"]
-        cpus, limit = limits.cpus, limits.cpu_limit
-        quota_of = limit if limit is not None else (cpus if self._enable_cfs else None)
-        if self.version is Version.V1:
-            if cpus is not None:
-                shares = max(int(CPU_SHARES_PER_CPU * cpus), MIN_CPU_SHARES)
-                _write(hierarchy, cgroup, "cpu.shares", str(shares))
-            if quota_of is not None:
-                _write(hierarchy, cgroup, "cpu.cfs_period_us", str(CFS_PERIOD_US))
-                _write(hierarchy, cgroup, "cpu.cfs_quota_us",
-                       "-1" if math.isinf(quota_of) else str(_quota(quota_of)))
-            return
-        if cpus is not None:
-            weight = min(max(int(CPU_WEIGHT_PER_CPU * cpus), MIN_CPU_WEIGHT), MAX_CPU_WEIGHT)
-            _write(hierarchy, cgroup, "cpu.weight", str(weight))
-        if quota_of is not None or cpus is not None:
-            quota = "max" if quota_of is None or math.isinf(quota_of) else str(_quota(quota_of))
-            _write(hierarchy, cgroup, "cpu.max", f"{quota} {CFS_PERIOD_US}")
-
-    def _apply_memory(self, cgroup: str, limits: Limits, first: bool) -> None:
-        hierarchy = self._at["memory"]
-        v1 = self.version is Version.V1
-        if limits.mem_soft is not None:
-            _write(hierarchy, cgroup, "memory.soft_limit_in_bytes" if v1 else "memory.low",
-                   str(limits.mem_soft))
-        hard = limits.mem_hard
-        if hard is None:
-            return
-        hard_file = "memory.limit_in_bytes" if v1 else "memory.max"
-        try:
-            current = cgroups.read_int(hierarchy, cgroup, hard_file)
-        except CgroupError as error:
-            raise Failure(f"Failed to read '{hard_file}': {error}") from None
-        raising = hard == UNLIMITED or current is None or hard > current
-        if not first and not raising:
-            # As Mesos: a lowered hard limit is not applied to a running
-            # container (the kernel would reclaim or OOM-kill at once).
-            if hard != current:
-                log.info("Keeping the memory hard limit of %s at %s (not lowering it to %s)",
-                         cgroup, Bytes(current) if current is not None else "unlimited",
-                         Bytes(hard))
-            return
-        value = ("-1" if v1 else "max") if hard == UNLIMITED else str(hard)
-        if v1:
-            # memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes.
-            steps = [hard_file, "memory.memsw.limit_in_bytes"] if first else \
-                ["memory.memsw.limit_in_bytes", hard_file]
-            for control in steps:
-                if control == hard_file or self._limit_swap:
-                    _write(hierarchy, cgroup, control, value)
-        else:
-            _write(hierarchy, cgroup, hard_file, value)
-            if self._limit_swap:
-                _write(hierarchy, cgroup, "memory.swap.max", "0")
-
     # =============================================================== usage
     def usage(self, container_id: ContainerID) -> Future[ResourceStatistics]:
         key = container_key(container_id)
@@ -585,57 +485,6 @@ class CgroupsIsolator(Isolator):
                 return Future.ready(ResourceStatistics(timestamp=time.time()))
             raise Failure(f"Unknown container {key}")
         return self.runtime.pool.run(self._statistics, info.cgroup)
-
-    def _statistics(self, cgroup: str) -> ResourceStatistics:
-        """Pool: ResourceStatistics from the container's cgroup (and those below it)."""
-        try:
-            return self._read_statistics(cgroup)
-        except (CgroupError, ValueError) as error:
-            raise Failure(f"Failed to read the statistics of cgroup '{cgroup}': {error}") from None
-
-    def _read_statistics(self, cgroup: str) -> ResourceStatistics:
-        stats = ResourceStatistics(timestamp=time.time())
-        if not cgroups.exists(self._hierarchies()[0], cgroup):
-            raise Failure(f"The cgroup '{cgroup}' does not exist")
-        if self.version is Version.V1:
-            self._statistics_v1(cgroup, stats)
-        else:
-            self._statistics_v2(cgroup, stats)
-        hierarchy = self._hierarchies()[0]
-        stats.processes = len(cgroups.processes(hierarchy, cgroup, recursive=True))
-        stats.threads = len(cgroups.threads(hierarchy, cgroup, recursive=True))
-        return stats
-
-    def _statistics_v1(self, cgroup: str, stats: ResourceStatistics) -> None:
-        if self._cpu:
-            _set_cpu(stats, cgroups.parse_cpuacct_stat(
-                cgroups.read(self._at["cpuacct"], cgroup, "cpuacct.stat")))
-            _set_cpu(stats, cgroups.parse_cpu_stat(
-                cgroups.read(self._at["cpu"], cgroup, "cpu.stat")))
-        if self._mem:
-            memory = self._at["memory"]
-            stats.mem_total_bytes = cgroups.read_int(memory, cgroup, "memory.usage_in_bytes") or 0
-            if self._limit_swap:
-                stats.mem_total_memsw_bytes = cgroups.read_int(
-                    memory, cgroup, "memory.memsw.usage_in_bytes") or 0
-            values = cgroups.read_keyed(memory, cgroup, "memory.stat")
-            _set_memory(stats, values, cache="total_cache", rss="total_rss",
-                        mapped="total_mapped_file", swap="total_swap",
-                        unevictable="total_unevictable")
-
-    def _statistics_v2(self, cgroup: str, stats: ResourceStatistics) -> None:
-        mount = self._hierarchy_flag
-        if self._cpu:
-            _set_cpu(stats, cgroups.parse_cpu_stat(cgroups.read(mount, cgroup, "cpu.stat")))
-        if self._mem:
-            stats.mem_total_bytes = cgroups.read_int(mount, cgroup, "memory.current") or 0
-            values = cgroups.read_keyed(mount, cgroup, "memory.stat")
-            _set_memory(stats, values, cache="file", rss="anon", mapped="file_mapped",
-                        swap=None, unevictable="unevictable")
-            if cgroups.has_control(mount, cgroup, "memory.swap.current"):
-                stats.mem_swap_bytes = cgroups.read_int(mount, cgroup, "memory.swap.current") or 0
-        # PSI (cpu/memory/io.pressure) has no field in ResourceStatistics (Mesos
-        # 1.11 or HEAD); `cgroups.read_pressure` reads it for whoever needs it.
 
     # ============================================================== status
     def status(self, container_id: ContainerID) -> ContainerStatus:
@@ -703,21 +552,6 @@ def _shares_cgroups(info: ContainerInfo) -> bool:
     return info.linux_info.share_cgroups
 
 
-def _scalar_limits(limits: Mapping[str, Value.Scalar]) -> dict[str, float]:
-    return {name: scalar.value for name, scalar in limits.items()}
-
-
-def _quota(cpus: float) -> int:
-    return max(int(CFS_PERIOD_US * cpus), MIN_CFS_QUOTA_US)
-
-
-def _write(hierarchy: str, cgroup: str, control: str, value: str) -> None:
-    try:
-        cgroups.write(hierarchy, cgroup, control, value)
-    except CgroupError as error:
-        raise Failure(f"Failed to update '{control}': {error}") from None
-
-
 def _assign(targets: list[tuple[str, str]], pid: int, skip_missing: bool) -> None:
     for hierarchy, cgroup in targets:
         if skip_missing and not cgroups.exists(hierarchy, cgroup):
@@ -726,72 +560,3 @@ def _assign(targets: list[tuple[str, str]], pid: int, skip_missing: bool) -> Non
             cgroups.assign(hierarchy, cgroup, pid)
         except CgroupError as error:
             raise Failure(f"Failed to assign pid {pid} to its cgroup: {error}") from None
-
-
-def _set_cpu(stats: ResourceStatistics, cpu: cgroups.CpuStats) -> None:
-    if cpu.user_secs is not None:
-        stats.cpus_user_time_secs = cpu.user_secs
-    if cpu.system_secs is not None:
-        stats.cpus_system_time_secs = cpu.system_secs
-    if cpu.nr_periods is not None:
-        stats.cpus_nr_periods = cpu.nr_periods
-    if cpu.nr_throttled is not None:
-        stats.cpus_nr_throttled = cpu.nr_throttled
-    if cpu.throttled_secs is not None:
-        stats.cpus_throttled_time_secs = cpu.throttled_secs
-
-
-def _set_memory(stats: ResourceStatistics, values: Mapping[str, int], cache: str, rss: str,
-                mapped: str, swap: str | None, unevictable: str) -> None:
-    fields = [(cache, ("mem_file_bytes", "mem_cache_bytes")),
-              (rss, ("mem_anon_bytes", "mem_rss_bytes")),
-              (mapped, ("mem_mapped_file_bytes",)),
-              (swap, ("mem_swap_bytes",)),
-              (unevictable, ("mem_unevictable_bytes",))]
-    for name, targets in fields:
-        if name is not None and name in values:
-            for target in targets:
-                setattr(stats, target, values[name])
-
-
-class _HandleManager:
-    """net_cls classids `0xPPPPSSSS`: one primary handle, secondaries handed out lowest first."""
-
-    def __init__(self, primary: int, low: int, high: int) -> None:
-        self.primary, self.low, self.high = primary, low, high
-        self._used: set[int] = set()
-
-    def allocate(self) -> int:
-        for secondary in range(self.low, self.high + 1):
-            if secondary not in self._used:
-                self._used.add(secondary)
-                return (self.primary << 16) | secondary
-        raise ValueError(f"No free handles remaining for primary handle {self.primary:#x}")
-
-    def reserve(self, classid: int) -> None:
-        primary, secondary = classid >> 16, classid & 0xFFFF
-        if primary != self.primary:
-            raise ValueError(f"Primary handle {primary:#x} not present in primary handle range")
-        if not self.low <= secondary <= self.high:
-            raise ValueError(f"Secondary handle {secondary:#x} not present in secondary handle "
-                             f"range")
-        if secondary in self._used:
-            raise ValueError(f"The secondary handle {secondary:#x}, for the primary handle "
-                             f"{primary:#x} has already been allocated")
-        self._used.add(secondary)
-
-    def free(self, classid: int) -> None:
-        self._used.discard(classid & 0xFFFF)
-
-
-def _handle_manager(flags: Any) -> _HandleManager | None:
-    """Handles are managed only with --cgroups_net_cls_primary_handle."""
-    primary = flags.cgroups_net_cls_primary_handle
-    if primary is None:
-        return None
-    low, high = 1, 0xFFFF
-    if flags.cgroups_net_cls_secondary_handles is not None:
-        first, _, last = flags.cgroups_net_cls_secondary_handles.partition(",")
-        low, high = int(first, 16), int(last, 16)
-    return _HandleManager(int(primary, 16), low, high)
-
