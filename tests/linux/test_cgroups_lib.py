@@ -26,19 +26,15 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
 
 VERSION = cgroups.detect()
 VERSION_ID = f"cgroup-{VERSION.name.lower()}"
-SESSION_START = time.time()
-ROOTS_USED: set[str] = set()
 
-from tests.agent import unique_name  # noqa: E402
+from tests.agent import TEST_SESSION, unique_name  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
 
 
 # ================================================================ helpers
 def new_root() -> str:
-    root = unique_name("cgroups")  # carries the session's id: see tests/conftest.py
-    ROOTS_USED.add(root)
-    return root
+    return unique_name("cgroups")  # carries the session's id: see tests/conftest.py
 
 
 def all_hierarchies() -> list[str]:
@@ -47,7 +43,11 @@ def all_hierarchies() -> list[str]:
 
 
 def leftover_test_cgroups() -> list[str]:
-    """`mesos_test_*` cgroups that this session made, or that predate it."""
+    """This session's test cgroups (named after its id) still on the machine.
+
+    Other test sessions may be running at the same time: their cgroups,
+    named after their own ids, are theirs to check.
+    """
     left = []
     for hierarchy in all_hierarchies():
         try:
@@ -56,10 +56,7 @@ def leftover_test_cgroups() -> list[str]:
             continue
         for name in names:
             full = os.path.join(hierarchy, name)
-            if not name.startswith("mesos_test_") or not os.path.isdir(full):
-                continue
-            # Another suite running at the same time may own a newer one.
-            if name in ROOTS_USED or os.stat(full).st_mtime < SESSION_START - 1:
+            if name.startswith(f"mesos_test_{TEST_SESSION}_") and os.path.isdir(full):
                 left.append(full)
     return left
 
