@@ -42,6 +42,7 @@ class Container:
     status: Future[int | None] | None = None
     launch: Future[Any] | None = None
     limitation: ContainerLimitation | None = None
+    exited: bool = False  # its first process ended by itself (not by a destroy)
     io_name: str | None = None  # its IO switchboard's socket, if it has one
     termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
     discard_on_failure: bool = False

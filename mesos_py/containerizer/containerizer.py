@@ -347,13 +347,24 @@ class Containerizer(ContainerizerRecovery, Process):
         if container is None or container.state is State.DESTROYING:
             return
         log.info("%s: first process (pid %s) exited", key, container.pid)
+        container.exited = True
         self.destroy(container.container_id)
 
     def _limited(self, key: str, limitation: ContainerLimitation) -> None:
         container = self._containers.get(key)
-        if container is None or container.state is State.DESTROYING:
+        if container is None or container.limitation is not None:
             return
-        log.info("%s: limited: %s", key, limitation.message)
+        if container.state is State.DESTROYING:
+            # A limitation can kill the first process before its news gets
+            # here (an OOM kill); an isolator reports it by its cleanup at
+            # the latest, before the termination is written. A destroy for
+            # any other cause (a kill, a failed launch) keeps its own reason.
+            if container.exited:
+                log.info("%s: limited (found after its exit): %s", key, _first_line(
+                    limitation.message))
+                container.limitation = limitation
+            return
+        log.info("%s: limited: %s", key, _first_line(limitation.message))
         container.limitation = limitation
         self.destroy(container.container_id)
 
@@ -525,6 +536,10 @@ def _remove_file(path: str) -> None:
 
 
 
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def _describe_command(config: ContainerConfig) -> str:

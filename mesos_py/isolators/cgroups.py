@@ -36,7 +36,7 @@ import os
 import time
 from typing import Any, ClassVar, Mapping, Sequence
 
-from mesos_py.actors import Failure, Future, Promise, defer
+from mesos_py.actors import Failure, Future, Promise, defer, settled
 from mesos_py.ids import container_key
 from mesos_py.isolators.base import Isolator, StartupError
 from mesos_py.isolators.cgroups_limits import (CFS_PERIOD_US, CPU_SHARES_PER_CPU,
@@ -448,7 +448,7 @@ class CgroupsIsolator(CgroupsLimits, CgroupsStatistics, Isolator):
 
     def _limit_memory(self, key: str, report: tuple[str, float]) -> None:
         info = self._infos.get(key)
-        if info is None:
+        if info is None or not info.limitation.future.is_pending():
             return
         message, used_mb = report
         log.info("%s: %s", key, message.strip().splitlines()[0])
@@ -505,6 +505,28 @@ class CgroupsIsolator(CgroupsLimits, CgroupsStatistics, Isolator):
         info = self._infos.get(key)
         if info is None:
             return None
+        return settled(self._late_oom(key, info)).then(
+            defer(self.pid, lambda _: self._cleanup(key, info)))
+
+    def _late_oom(self, key: str, info: Info) -> Future[None]:
+        """Reports an OOM whose notification has not arrived yet.
+
+        The OOM-killed process's exit can overtake the notification of the
+        OOM; the kernel's counters still tell, so the termination says why.
+        """
+        if info.oom is None or not info.limitation.future.is_pending():
+            return Future.ready(None)
+        hierarchy, cgroup = self._at["memory"], info.cgroup
+
+        def report() -> tuple[str, float] | None:
+            if not cgroups.oom_recorded(hierarchy, cgroup, self.version):
+                return None
+            return self._oom_report(cgroup)
+
+        return self.runtime.pool.run(report).then(defer(
+            self.pid, lambda found: self._limit_memory(key, found) if found else None))
+
+    def _cleanup(self, key: str, info: Info) -> Future[None]:
         self._stop_oom_watch(info)
         if info.limitation.future.is_pending():
             info.limitation.discard()

@@ -309,6 +309,22 @@ def test_assign_list_and_kill_all_with_descendants(cg: Env, held: list[Held]) ->
         assert not cgroups.exists(hierarchy, f"{cg.root}/k")
 
 
+def test_kill_all_kills_in_a_cgroup_left_frozen_below(cg: Env, held: list[Held]) -> None:
+    # An agent that dies between freezing a container and thawing it leaves
+    # that cgroup frozen on its own: thawing its parent does not thaw it.
+    if cg.freezer is None:
+        pytest.skip("v2 kills through cgroup.kill, which reaches frozen processes")
+    process = start(held, "sleep 1000")
+    cgroups.create(cg.freezer, f"{cg.root}/kf/inner")
+    cgroups.assign(cg.freezer, f"{cg.root}/kf/inner", process.pid)
+    process.release()
+    wait_for(lambda: os.readlink(f"/proc/{process.pid}/exe").endswith("sleep"))
+    assert cgroups.freeze(cg.freezer, f"{cg.root}/kf/inner", timeout=10)
+    cgroups.kill_all(cg.freezer, f"{cg.root}/kf", timeout=10)
+    assert process.process.wait(timeout=10) == -signal.SIGKILL
+    assert cgroups.processes(cg.freezer, f"{cg.root}/kf", recursive=True) == []
+
+
 def test_kill_all_without_a_freezer(cg: Env, held: list[Held]) -> None:
     if cg.version is Version.V2:
         pytest.skip("v2 always has cgroup.kill or cgroup.freeze")
@@ -369,12 +385,14 @@ def test_oom_watcher_sees_the_oom_kill(cg: Env, held: list[Held]) -> None:
     watcher = OomWatcher(cg.memory, cgroup, cg.version)
     try:
         assert not watcher.check()
+        assert not cgroups.oom_recorded(cg.memory, cgroup, cg.version)
         hog = start(held, "tail /dev/zero")  # keeps the whole "line" in memory
         cgroups.assign(cg.memory, cgroup, hog.pid)
         hog.release()
         assert readable(watcher.fileno(), 30)
         assert wait_for(watcher.check)
         assert hog.process.wait(timeout=10) == -signal.SIGKILL
+        assert cgroups.oom_recorded(cg.memory, cgroup, cg.version)  # no watch needed
         assert not watcher.gone
         cgroups.remove(cg.memory, cgroup)
         watcher.check()
@@ -395,6 +413,8 @@ def test_oom_of_a_nested_cgroup_is_not_its_parents(cg: Env, held: list[Held]) ->
         assert hog.process.wait(timeout=30) == -signal.SIGKILL
         assert wait_for(watchers[1].check)
         assert not watchers[0].check()
+        assert cgroups.oom_recorded(cg.memory, child, cg.version)
+        assert not cgroups.oom_recorded(cg.memory, parent, cg.version)
     finally:
         for watcher in watchers:
             watcher.close()

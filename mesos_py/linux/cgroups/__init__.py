@@ -22,7 +22,7 @@ file (`detect` and `hierarchy_of` find `mounts` here, so a test that patches
 - `layout`: the cgroups of containers (shared with the Linux launcher);
 - `teardown`: freezing, killing and removing cgroups;
 - `stats`: the statistics files, parsed;
-- `oom`: `OomWatcher`, OOM events.
+- `oom`: `OomWatcher`, OOM events; `oom_recorded`, the kernel's counters read once.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from mesos_py.linux.cgroups.base import CgroupError, Version
 from mesos_py.linux.cgroups.layout import (AGENT, LEAF, SEPARATOR, V1_AGENT, container_cgroup,
                                            container_ids_under, leaf_cgroup,
                                            parse_container_cgroup)
-from mesos_py.linux.cgroups.oom import OomWatcher
+from mesos_py.linux.cgroups.oom import OomWatcher, oom_recorded
 from mesos_py.linux.cgroups.stats import (USER_HZ, CpuStats, Pressure, PressureLine,
                                           parse_cpu_stat, parse_cpuacct_stat, parse_keyed,
                                           parse_limit, parse_pressure, read_int, read_keyed,
@@ -64,7 +64,7 @@ __all__ = [
     "USER_HZ", "CpuStats", "Pressure", "PressureLine", "parse_cpu_stat", "parse_cpuacct_stat",
     "parse_keyed", "parse_limit", "parse_pressure", "read_int", "read_keyed", "read_pressure",
     # oom
-    "OomWatcher",
+    "OomWatcher", "oom_recorded",
 ]
 
 log = logging.getLogger(__name__)

@@ -78,13 +78,10 @@ class OomWatcher:
         if self.version is Version.V1:
             return signalled
         try:
-            with open(self._events) as file:
-                counters = parse_keyed(file.read())
+            return _v2_events_say_oom(self._events)
         except OSError:
             self.gone = True
             return False
-        return counters.get("oom", 0) > 0 or (
-            self._events.endswith("memory.events") and counters.get("oom_kill", 0) > 0)
 
     def _drain(self) -> bool:
         signalled = False
@@ -107,6 +104,35 @@ class OomWatcher:
                 pass
         self._fds = []
         self._fd = -1
+
+
+def oom_recorded(hierarchy: str, cgroup: str, version: Version) -> bool:
+    """Whether the kernel's counters show that `cgroup` hit its memory limit.
+
+    Read once, no watch: for a container whose processes are gone, to learn
+    of an OOM whose notification is still on its way. v1: `memory.oom_control`
+    (`oom_kill`, Linux 4.13+, or `under_oom`); v2: as `OomWatcher.check`.
+    A missing cgroup shows none.
+    """
+    directory = path(hierarchy, cgroup)
+    try:
+        if version is Version.V1:
+            with open(os.path.join(directory, "memory.oom_control")) as file:
+                counters = parse_keyed(file.read())
+            return counters.get("oom_kill", 0) > 0 or counters.get("under_oom", 0) > 0
+        events = os.path.join(directory, "memory.events.local")
+        if not os.path.exists(events):
+            events = os.path.join(directory, "memory.events")
+        return _v2_events_say_oom(events)
+    except OSError:
+        return False
+
+
+def _v2_events_say_oom(events: str) -> bool:
+    with open(events) as file:
+        counters = parse_keyed(file.read())
+    return counters.get("oom", 0) > 0 or (
+        events.endswith("memory.events") and counters.get("oom_kill", 0) > 0)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -90,12 +90,27 @@ def kill_all(hierarchy: str, cgroup: str, timeout: float = 60.0) -> None:
             frozen = can_freeze and freeze(hierarchy, cgroup, min(1.0, _left(deadline)))
             pidfds = _signal_all(pids, signal.SIGKILL)
             if can_freeze:
-                thaw(hierarchy, cgroup, _left(deadline))
+                _thaw_tree(hierarchy, cgroup, deadline)
             _wait_exited(pidfds, min(deadline, time.monotonic() + (1.0 if frozen else 0.1)))
     left = processes(hierarchy, cgroup, recursive=True)
     if left or populated(hierarchy, cgroup):
         raise CgroupError(f"{len(left)} process(es) survived SIGKILL in "
                           f"'{path(hierarchy, cgroup)}' after {timeout:g}s: {left[:10]}")
+
+
+def _thaw_tree(hierarchy: str, cgroup: str, deadline: float) -> None:
+    """Thaws `cgroup` and every cgroup below it, top-down.
+
+    A v1 cgroup frozen on its own (by a kill an agent did not live to finish)
+    stays frozen when its parent thaws, and a frozen process never acts on
+    its SIGKILL.
+    """
+    for each in [cgroup.strip("/")] + list(reversed(descendants(hierarchy, cgroup))):
+        try:
+            thaw(hierarchy, each, _left(deadline))
+        except CgroupError:
+            if exists(hierarchy, each):
+                raise
 
 
 def _signal_all(pids: list[int], signum: int) -> list[int]:
