@@ -69,13 +69,17 @@ class Containerizer(ContainerizerRecovery, Process):
         self._containers[key] = container
         self._forget_termination(key)
         log.info("%s: launching (command %r)", key, _describe_command(config))
-        launch = (self._runtime_pool().run(self._checkpoint_config, container_id, config,
-                                           container.io_name)
-                  .then(defer(self.pid, lambda _: self._prepare(key)))
-                  .then(defer(self.pid, lambda infos: self._fork(key, infos)))
-                  .then(defer(self.pid, lambda pid: self._isolate(key, pid)))
-                  .then(defer(self.pid, lambda _: self._fetch(key)))
-                  .then(defer(self.pid, lambda _: self._exec(key))))
+        pool = self._runtime_pool()
+        directories = pool.run(self._make_directories, container_id, config, container.io_name)
+        # The config's checkpoint (an fsync) overlaps the isolators' prepare;
+        # the fork waits for both, so it is on disk before any process exists.
+        checkpointed = directories.then(lambda _: pool.run(
+            checkpoint.checkpoint_message,
+            paths.container_config_path(self._flags.work_dir, container_id), config))
+        prepared = directories.then(defer(self.pid, lambda _: self._prepare(key)))
+        launch = (collect([checkpointed, prepared])
+                  .then(defer(self.pid, lambda both: self._fork(key, both[1])))
+                  .then(defer(self.pid, lambda _: self._fetch_and_exec(key))))
         container.launch = launch
         # A failed launch is answered only once the container is gone, so the
         # caller never sees a half-launched container after the failure.
@@ -116,9 +120,12 @@ class Containerizer(ContainerizerRecovery, Process):
             nested.user = parent.user
         return nested
 
-    def _checkpoint_config(self, container_id: ContainerID, config: ContainerConfig,
-                           io_name: str | None) -> None:
-        # Runs on the blocking pool: touches only the filesystem.
+    def _make_directories(self, container_id: ContainerID, config: ContainerConfig,
+                          io_name: str | None) -> None:
+        """The sandbox and runtime directory, cleared of a previous run's records.
+
+        Runs on the blocking pool: touches only the filesystem.
+        """
         runtime = paths.container_runtime_dir(self._flags.runtime_dir, container_id)
         os.makedirs(runtime, exist_ok=True)
         switchboard_file = os.path.join(runtime, IO_SWITCHBOARD_FILE)
@@ -135,8 +142,6 @@ class Containerizer(ContainerizerRecovery, Process):
         if config.HasField("user"):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
-        checkpoint.checkpoint_message(
-            paths.container_config_path(self._flags.work_dir, container_id), config)
 
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
         container = self._live(key, "preparing")
@@ -168,7 +173,7 @@ class Containerizer(ContainerizerRecovery, Process):
         forked.on_any(lambda f: container.forked.set(f.value() if f.is_ready() else None))
         return forked.then(defer(self.pid, lambda pid: self._after_fork(key, pid, request)))
 
-    def _after_fork(self, key: str, pid: int, request: LaunchRequest) -> Future[int]:
+    def _after_fork(self, key: str, pid: int, request: LaunchRequest) -> Future[Any]:
         container = self._containers.get(key)
         if container is None or container.state is State.DESTROYING:
             # Closing the sync pipe (on destroy) makes the child exit unrun.
@@ -179,30 +184,40 @@ class Containerizer(ContainerizerRecovery, Process):
         log.info("%s: forked pid %d", key, pid)
         record = f"{pid} {start_time(pid) or 0}"
         # The pid must be on disk before the command may run: a restarted
-        # agent has to find every process it ever released.
-        return self._runtime_pool().run(
+        # agent has to find every process it ever released. Its fsync
+        # overlaps the isolators' isolate; the release waits for both.
+        checkpointed = self._runtime_pool().run(
             checkpoint.checkpoint_text,
-            paths.container_pid_path(self._flags.work_dir, container.container_id),
-            record).then(lambda _: pid)
+            paths.container_pid_path(self._flags.work_dir, container.container_id), record)
+        return collect([checkpointed, self._isolate(key, pid)])
 
     def _isolate(self, key: str, pid: int) -> Future[Any]:
         container = self._transition(key, State.ISOLATING)
-        handles = self._isolators_for(container)
-        for handle in handles:
-            dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
-                defer(self.pid, lambda limitation: self._limited(key, limitation)))
         return collect([dispatch(h.pid, Isolator.isolate, container.container_id, pid)
-                        for h in handles])
+                        for h in self._isolators_for(container)])
 
-    def _fetch(self, key: str) -> None:
-        self._transition(key, State.FETCHING)  # nothing to fetch: uris are refused up front
-
-    def _exec(self, key: str) -> LaunchResult:
+    def _fetch_and_exec(self, key: str) -> LaunchResult:
+        # Nothing to fetch (uris are refused up front): FETCHING is passed in
+        # the same step, as Mesos passes it without a fetcher call.
+        self._transition(key, State.FETCHING)
         container = self._transition(key, State.RUNNING)
         assert container.sync_fd is not None
-        os.write(container.sync_fd, b"\x01")
+        try:
+            os.write(container.sync_fd, b"\x01")
+        except BrokenPipeError:
+            # Its set-up failed before the release (a mount): it has exited,
+            # and its status tells, as for a failure after the release.
+            log.warning("%s: the container's first process exited before its release", key)
         self._close_sync(container)
+        self._watch(key, container)
         return LaunchResult.SUCCESS
+
+    def _watch(self, key: str, container: Container) -> None:
+        # Sent once the command is released, off the launch's critical path:
+        # a limitation can only arise from a running container.
+        for handle in self._isolators_for(container):
+            dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
+                defer(self.pid, lambda limitation: self._limited(key, limitation)))
 
     def _launch_failed(self, key: str, failed: Future[Any]) -> Future[Any]:
         container = self._containers.get(key)

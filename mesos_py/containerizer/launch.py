@@ -3,21 +3,25 @@
 It runs inside the fork server's child (forked, or cloned into new
 namespaces), so it imports only the standard library. In order:
 
-1. wait on the sync pipe until the agent has checkpointed the pid and
-   isolated the container (EOF: the agent gave up; exit without running);
-2. in a new mount namespace, stop mount events from leaking back to the host
+1. in a new mount namespace, stop mount events from leaking back to the host
    (`/` becomes a recursive slave), then apply the container's mounts (bind
    mounts of volumes, `/proc` of a new pid namespace...), a read-only bind
    mount being remounted read-only since the kernel ignores MS_RDONLY on the
-   first bind;
-3. as pid 1 of a new pid namespace, stay as the container's init: fork the
+   first bind. Nobody else sees these mounts, so they are made while the
+   agent still isolates the container;
+2. wait on the sync pipe until the agent has checkpointed the pid and
+   isolated the container (EOF: the agent gave up; exit without running).
+   Without a mount namespace of its own, the mounts come only now;
+3. as pid 1 of a new pid namespace, stay as the container's init: start the
    command, forward signals to it, reap every orphan, and when the command
    ends write its raw wait status to `<status>.command` (opened before any
    mount change) and exit; the fork server then publishes that as the
    container's status. Otherwise exec the command directly.
 
 The command's own set-up (working directory, rlimits, user, capabilities) is
-applied in the process that execs it.
+applied in the process that execs it; the init starts the command with
+posix_spawn after applying that set-up (but rlimits) to itself, and forks
+it when rlimits are asked for.
 """
 
 from __future__ import annotations
@@ -147,15 +151,10 @@ def run_as_init(request: dict[str, Any], status_fd: int) -> None:
     # FORWARDED_SIGNALS are blocked since this process began (see `blocked_signals`):
     # one sent before the handlers exist waits, instead of being ignored by a
     # namespace's init, and the command cannot run our handlers after the fork.
-    command = os.fork()
-    if command == 0:
-        try:
-            _default_signals()
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            prepare_command(request)
-            exec_command(request)
-        except BaseException as error:
-            _fail(error)
+    command = spawn_command(request) if not request.get("rlimits") else fork_command(request)
+    if command is None:
+        os.write(status_fd, str(1 << 8).encode())  # as a command exiting 1
+        os._exit(0)
     for signum in FORWARDED_SIGNALS:
         signal.signal(signum, lambda received, _frame: _forward(command, received))
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -170,6 +169,45 @@ def run_as_init(request: dict[str, Any], status_fd: int) -> None:
     os.write(status_fd, str(status).encode())
     os.close(status_fd)
     os._exit(0)
+
+
+def spawn_command(request: dict[str, Any]) -> int | None:
+    """Starts the command with posix_spawn; None if it could not be executed.
+
+    The init takes on the command's working directory, user and capabilities
+    itself first (posix_spawn cannot set them): a vfork'ed child then execs
+    at once, without copying this Python process's page tables.
+    """
+    prepare_command(request)
+    environment = dict(request["env"])
+    environment.setdefault("PATH", DEFAULT_PATH)
+    defaults = (*FORWARDED_SIGNALS, signal.SIGCHLD, signal.SIGPIPE)
+    try:
+        if request.get("shell"):
+            return os.posix_spawn("/bin/sh", request["argv"], environment,
+                                  setsigmask=[], setsigdef=defaults)
+        os.environ["PATH"] = environment["PATH"]  # posix_spawnp searches the caller's PATH
+        return os.posix_spawnp(request["path"], request["argv"], environment,
+                               setsigmask=[], setsigdef=defaults)
+    except OSError as error:
+        os.write(2, f"Failed to launch container: Failed to execute "
+                    f"'{request.get('path', request['argv'][0])}': {error.strerror}\n".encode())
+        return None
+
+
+def fork_command(request: dict[str, Any]) -> int:
+    """Forks the command: its rlimits must not bind the init (an address
+    space limit below what this Python process maps would starve it)."""
+    command = os.fork()
+    if command == 0:
+        try:
+            _default_signals()
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            prepare_command(request)
+            exec_command(request)
+        except BaseException as error:
+            _fail(error)
+    return command
 
 
 def blocked_signals(request: dict[str, Any]) -> list[signal.Signals]:
@@ -199,15 +237,21 @@ def _fail(error: BaseException) -> None:
 def run(request: dict[str, Any], sync: int) -> None:
     """Everything after the fork/clone, in the container's first process."""
     try:
-        if os.read(sync, 1) != b"\x01":
-            os._exit(1)  # the agent died or aborted the launch
-        os.close(sync)
         status_fd = None
         if request.get("init"):
             # Opened before any mount change: the runtime dir may vanish from view.
             status_fd = os.open(command_status_path(request["status_path"]),
                                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        setup_filesystem(request)
+        # In a mount namespace of its own, mounting before the release changes
+        # nothing anyone else sees; it overlaps the agent's isolate instead.
+        own_mounts = "mnt" in request.get("clone", ())
+        if own_mounts:
+            setup_filesystem(request)
+        if os.read(sync, 1) != b"\x01":
+            os._exit(1)  # the agent died or aborted the launch
+        os.close(sync)
+        if not own_mounts:
+            setup_filesystem(request)
         if status_fd is not None:
             run_as_init(request, status_fd)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -288,13 +288,20 @@ class LinuxLauncher(PosixLauncher):
             self._hierarchy = freezer
         self._root = root
         self._destroy_timeout = destroy_timeout
+        self._tracked: set[str] = set()
         super().__init__(runtime, pid_file)
 
     def fork(self, container_id: ContainerID, request: LaunchRequest,
              sync_fd: int) -> Future[int]:
         return super().fork(container_id, request, sync_fd).then(
             lambda pid: self._runtime.pool.run(self._track, container_id, pid).then(
-                lambda _: pid))
+                lambda _: self._tracked_from_launch(container_id, pid)))
+
+    def _tracked_from_launch(self, container_id: ContainerID, pid: int) -> int:
+        # Its first process joined the cgroup before it was released: every
+        # process the container will ever have is in there.
+        self._tracked.add(container_key(container_id))
+        return pid
 
     def _track(self, container_id: ContainerID, pid: int) -> None:
         cgroup = cgroups.container_cgroup(self._root, container_id)
@@ -322,8 +329,13 @@ class LinuxLauncher(PosixLauncher):
                 cgroups.kill_all(self._hierarchy, cgroup, timeout=self._destroy_timeout)
                 cgroups.remove(self._hierarchy, cgroup)
 
-        # The session sweep also catches a process that never made it into
-        # the cgroup (a fork the agent did not live to track).
+        key = container_key(container_id)
+        if key in self._tracked:
+            self._tracked.discard(key)
+            return self._runtime.pool.run(kill_and_remove)
+        # Not tracked by this agent from its launch (recovered, or its fork
+        # failed half-way): the session sweep also catches a process that
+        # never made it into the cgroup.
         return super().destroy(container_id, pid).then(
             lambda _: self._runtime.pool.run(kill_and_remove))
 
