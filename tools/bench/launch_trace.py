@@ -201,238 +201,6 @@ def redirect_fork_server() -> None:
     os.posix_spawn = posix_spawn  # type: ignore[assignment]
 
 
-# ================================================================ prototype
-PROTOTYPE_ENV = "LBENCH_PROTOTYPE"
-
-
-def patch_prototype_agent() -> None:
-    """The launch path with its independent steps overlapped (see the report).
-
-    1. the config checkpoint runs while the isolators prepare (the fork still
-       waits for both: the config is on disk before the fork);
-    2. the pid checkpoint runs while the isolators isolate (the command is
-       still released only once both are done: the pid is on disk first);
-    3. FETCHING and RUNNING in one step (nothing to fetch: no extra hop);
-    4. the isolators prepare concurrently (one round of messages, results
-       merged in isolation order), and `watch` is sent after the release
-       instead of beside `isolate` (half the messages before the release);
-    5. see `patch_prototype_launcher`; 6. see `patch_prototype_checkpoints`.
-    """
-    import importlib
-
-    from mesos_py.actors import collect, defer, dispatch
-    from mesos_py.isolators.base import Isolator
-    cz: Any = importlib.import_module("mesos_py.containerizer.containerizer")
-
-    containerizer: Any = cz.Containerizer
-    original_after_fork = containerizer._after_fork
-
-    def launch(self: Any, container_id: Any, config: Any) -> Any:
-        key = cz.container_key(container_id)
-        if key in self._containers:
-            return cz.LaunchResult.ALREADY_LAUNCHED
-        self._check_launchable(container_id, config)
-        if container_id.HasField("parent"):
-            config = self._nested_config(container_id, config)
-        container = cz.Container(container_id, config, cz.State.PREPARING)
-        if cz.needs_switchboard(config):
-            container.io_name = f"mesos-py-io-{cz.uuid.uuid4().hex}"
-        self._containers[key] = container
-        self._forget_termination(key)
-        cz.log.info("%s: launching (command %r)", key, cz._describe_command(config))
-        checkpointed = self._runtime_pool().run(self._checkpoint_config, container_id, config,
-                                                container.io_name)
-        prepared = self._prepare(key)
-        launch = (collect([checkpointed, prepared])
-                  .then(defer(self.pid, lambda both: self._fork(key, both[1])))
-                  .then(defer(self.pid, lambda _: (self._fetch(key), self._exec(key))[1])))
-        container.launch = launch
-        return launch.recover(defer(self.pid, lambda failed: self._launch_failed(key, failed)))
-
-    def after_fork(self: Any, key: str, pid: int, request: Any) -> Any:
-        written = original_after_fork(self, key, pid, request)  # the pid checkpoint, on the pool
-        return collect([written, isolate(self, key, pid)]).then(lambda _: pid)
-
-    def prepare(self: Any, key: str) -> Any:
-        # All isolators at once (one round of messages instead of a chain of
-        # six); their launch infos still merge in isolation order.
-        container = self._live(key, "preparing")
-        handles = self._isolators_for(container)
-        return collect([dispatch(h.pid, Isolator.prepare, container.container_id, container.config)
-                        for h in handles]).then(lambda infos: [i for i in infos if i is not None])
-
-    def isolate(self: Any, key: str, pid: int) -> Any:
-        # `isolate` only: the `watch` calls go out after the release (`exec_`).
-        container = self._transition(key, cz.State.ISOLATING)
-        return collect([dispatch(h.pid, Isolator.isolate, container.container_id, pid)
-                        for h in self._isolators_for(container)])
-
-    def exec_(self: Any, key: str) -> Any:
-        result = original_exec(self, key)
-        container = self._containers.get(key)
-        if container is not None:
-            for handle in self._isolators_for(container):
-                dispatch(handle.pid, Isolator.watch, container.container_id).on_ready(
-                    defer(self.pid, lambda limitation: self._limited(key, limitation)))
-        return result
-
-    original_exec = containerizer._exec
-    containerizer.launch = launch
-    containerizer._after_fork = after_fork
-    containerizer._prepare = prepare
-    containerizer._exec = exec_
-    patch_prototype_checkpoints()
-    patch_prototype_launcher()
-
-
-def patch_prototype_checkpoints() -> None:
-    """6. One durability point before the release instead of two on the way:
-    the config is written and renamed at once but not fsync'ed; the pid
-    checkpoint (overlapped with `isolate`, step 2) fsyncs it, then writes the
-    pid with its own fsync and the directory's (which covers both renames).
-    Nothing runs before the release, and a crashed agent's page cache
-    survives it: only a host crash can lose an unsynced config, and then no
-    container survives either."""
-    import threading
-
-    from mesos_py.slave import checkpoint
-
-    current = checkpoint.write_atomic  # the traced wrapper, when tracing
-    pending: dict[str, str] = {}
-    lock = threading.Lock()
-
-    def write_atomic(path: str, data: bytes) -> None:
-        directory, name = os.path.split(path)
-        if name == "config":
-            os.makedirs(directory, exist_ok=True)
-            temporary = f"{path}.lbench-tmp"
-            with open(temporary, "wb") as out:
-                out.write(data)
-            os.rename(temporary, path)
-            with lock:
-                pending[directory] = path
-            return
-        if name == "pid":
-            with lock:
-                config = pending.pop(directory, None)
-            if config is not None:
-                fd = os.open(config, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        current(path, data)
-
-    replace_everywhere(current, write_atomic)
-
-
-def patch_prototype_launcher() -> None:
-    """4. destroy: no /proc session sweep for a container this agent placed in
-    its freezer cgroup before releasing it (every process it can have is in
-    that cgroup); the sweep stays for recovered containers."""
-    import importlib
-
-    launcher: Any = importlib.import_module("mesos_py.containerizer.launcher")
-    from mesos_py.ids import container_key
-    from mesos_py.linux import cgroups
-
-    linux = launcher.LinuxLauncher
-    original_track, original_destroy = linux._track, linux.destroy
-
-    def track(self: Any, container_id: Any, pid: int) -> None:
-        original_track(self, container_id, pid)
-        self.__dict__.setdefault("_lbench_tracked", set()).add(container_key(container_id))
-
-    def destroy(self: Any, container_id: Any, pid: int | None) -> Any:
-        tracked = self.__dict__.setdefault("_lbench_tracked", set())
-        key = container_key(container_id)
-        if key not in tracked:
-            return original_destroy(self, container_id, pid)
-        tracked.discard(key)
-        cgroup = cgroups.container_cgroup(self._root, container_id)
-
-        def kill_and_remove() -> None:
-            if cgroups.exists(self._hierarchy, cgroup):
-                cgroups.kill_all(self._hierarchy, cgroup, timeout=self._destroy_timeout)
-                cgroups.remove(self._hierarchy, cgroup)
-
-        return self._runtime.pool.run(kill_and_remove)
-
-    linux._track, linux.destroy = track, destroy
-
-
-def patch_prototype_fork_server() -> None:
-    """The container's first process: mounts before the release, and the init
-    starts the command with posix_spawn (vfork: no copy of the Python process's
-    page tables, no copy-on-write faults, no at-fork hooks) after applying the
-    command's set-up (cwd, rlimits, user, capabilities) to itself."""
-    import signal
-
-    from mesos_py.containerizer import launch
-
-    def run(request: dict[str, Any], sync: int) -> None:
-        try:
-            status_fd = None
-            if request.get("init"):
-                status_fd = os.open(launch.command_status_path(request["status_path"]),
-                                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            early = "mnt" in request.get("clone", ())
-            if early:  # in a mount namespace of its own: nothing leaks, nothing runs yet
-                launch.setup_filesystem(request)
-            if os.read(sync, 1) != b"\x01":
-                os._exit(1)
-            os.close(sync)
-            if not early:
-                launch.setup_filesystem(request)
-            if status_fd is not None:
-                run_as_init(request, status_fd)
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            launch.prepare_command(request)
-            launch.exec_command(request)
-        except BaseException as error:  # noqa: BLE001 - as launch.run: never back into the server
-            launch._fail(error)
-
-    def run_as_init(request: dict[str, Any], status_fd: int) -> None:
-        launch._libc.prctl(launch.PR_SET_NAME, b"mesos-py-init", 0, 0, 0)
-        environment = dict(request["env"])
-        environment.setdefault("PATH", launch.DEFAULT_PATH)
-        defaults = (*launch.FORWARDED_SIGNALS, signal.SIGCHLD, signal.SIGPIPE)
-        try:
-            if _path:
-                stamp("child", "init_prepares_and_spawns_command")
-            launch.prepare_command(request)
-            if _path:
-                stamp("command", "posix_spawn")
-            if request.get("shell"):
-                command = os.posix_spawn("/bin/sh", request["argv"], environment,
-                                         setsigmask=[], setsigdef=defaults)
-            else:
-                os.environ["PATH"] = environment["PATH"]  # posix_spawnp searches ours
-                command = os.posix_spawnp(request["path"], request["argv"], environment,
-                                          setsigmask=[], setsigdef=defaults)
-        except OSError as error:
-            os.write(2, f"Failed to launch container: Failed to execute "
-                        f"'{request.get('path')}': {error.strerror}\n".encode())
-            os.write(status_fd, str(1 << 8).encode())
-            os._exit(0)
-        for signum in launch.FORWARDED_SIGNALS:
-            signal.signal(signum, lambda received, _frame: launch._forward(command, received))
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        while True:
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                status = 0
-                break
-            if pid == command and (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
-                break
-        os.write(status_fd, str(status).encode())
-        os.close(status_fd)
-        os._exit(0)
-
-    launch.run = run
-
-
 # =========================================================== fork server side
 def patch_fork_server() -> None:
     from mesos_py.containerizer import forkserver, launch
@@ -569,10 +337,9 @@ def analyse(events: list[tuple[str, str, int, int, int]],
     return lines
 
 
-def wrapped_agent(work_dir: str, runtime_dir: str, isolation: str, trace: str | None,
-                  prototype: bool) -> Any:
+def wrapped_agent(work_dir: str, runtime_dir: str, isolation: str, trace: str | None) -> Any:
     """A `tests.agent.AgentProcess` whose agent (and fork server) start through
-    this file: traced into `trace` if given, with the prototype if asked."""
+    this file, traced into `trace` if given."""
     sys.path.insert(0, ROOT)
     from tests.agent import AgentProcess
 
@@ -583,20 +350,19 @@ def wrapped_agent(work_dir: str, runtime_dir: str, isolation: str, trace: str | 
             return [command[0], THIS, "agent", trace or "-", "--", *command[3:]]
 
     return WrappedAgent(work_dir, runtime_dir,
-                        extra_flags=["--launcher=linux", f"--isolation={isolation}"],
-                        env={PROTOTYPE_ENV: "1" if prototype else "0"})
+                        extra_flags=["--launcher=linux", f"--isolation={isolation}"])
 
 
 def profile_launches(scratch: str, program: str, shared: str, isolation: str, runs: int,
-                     gap_ms: float = 100.0, prototype: bool = False) -> list[str]:
+                     gap_ms: float = 100.0) -> list[str]:
     """Runs `runs` launches against an instrumented agent; returns the report."""
     sys.path.insert(0, os.path.dirname(THIS))
     from linux_isolation import AgentSeries, Client, FifoProbe
 
-    name = "prototype" if prototype else "traced"
+    name = "traced"
     trace = os.path.join(scratch, f"{name}.trace")
     agent = wrapped_agent(os.path.join(scratch, f"{name}-work"),
-                          os.path.join(scratch, f"{name}-run"), isolation, trace, prototype)
+                          os.path.join(scratch, f"{name}-run"), isolation, trace)
     windows: list[tuple[int, int, int]] = []
     try:
         agent.start()
@@ -613,31 +379,24 @@ def profile_launches(scratch: str, program: str, shared: str, isolation: str, ru
         client.close()
     finally:
         agent.cleanup()
-    title = f"{'Prototype' if prototype else 'Instrumented'} mesos-py launches"
-    return analyse(parse(trace), windows, title)
+    return analyse(parse(trace), windows, "Instrumented mesos-py launches")
 
 
 def main() -> None:
     global _path
     role, trace = sys.argv[1], sys.argv[2]
     _path = "" if trace == "-" else trace
-    prototype = os.environ.get(PROTOTYPE_ENV) == "1"
     sys.path.insert(0, ROOT)
     if role == "agent":
         arguments = sys.argv[4:] if sys.argv[3:4] == ["--"] else sys.argv[3:]
         if _path:
             patch_agent()
-        if prototype:
-            import mesos_py.agent  # noqa: F401 - the modules to patch
-            patch_prototype_agent()
         redirect_fork_server()
         from mesos_py.agent import main as agent_main
         agent_main(arguments)
     elif role == "forkserver":
         if _path:
             patch_fork_server()
-        if prototype:
-            patch_prototype_fork_server()
         fork_server_main()
     else:
         sys.exit(f"launch_trace: unknown role {role!r}")

@@ -48,18 +48,13 @@ adds a second crun column whose bundle keeps only /proc.
 Usage (root, x86_64):
   .venv/bin/python tools/bench/linux_isolation.py [--runs 200] [--warmup 10]
       [--gap 100] [--cpus 0.1] [--mem 32] [--no-reference] [--no-crun]
-      [--crun-minimal] [--prototype] [--profile [--profile-runs 100]]
+      [--crun-minimal] [--profile [--profile-runs 100]]
       [--images DIR] [--keep-log FILE]
 
 `--profile` adds an instrumented mesos-py series (not part of the table: the
 instrumentation slows it) run under `tools/bench/launch_trace.py`, which
 times every actor message, pool job, cgroupfs write, checkpoint, fork-server
 hop and step of the container's first process, and prints the breakdown.
-`--prototype` adds a column for a mesos-py agent with the launch-path changes
-that `launch_trace.py` applies at run time (overlapped checkpoints, posix_spawn
-from the container's init, no /proc sweep on destroy: see its
-`patch_prototype_*`); with `--profile`, its breakdown too. The project's code
-is never changed.
 
 Needs and installs: crun (apt-get, if missing; crun 1.8 of Debian 12),
 the busybox rootfs (`../shared/tools/images/make-images DIR`, default
@@ -672,10 +667,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="also run an instrumented mesos-py series and print its breakdown")
     parser.add_argument("--profile-runs", type=int, default=100)
-    parser.add_argument("--prototype", action="store_true",
-                        help="also time a mesos-py agent with the launch-path changes of "
-                             "tools/bench/launch_trace.py applied at run time (a column; with "
-                             "--profile, its instrumented breakdown too)")
     parser.add_argument("--images", default=os.environ.get("MESOS_PY_IMAGES",
                                                            "/tmp/mesos-py-images"))
     parser.add_argument("--keep-log", help="copy mesos-py's agent log here")
@@ -723,18 +714,6 @@ def main() -> None:
         ours = AgentSeries("mesos-py", ours_client, FifoProbe(os.path.join(shared, "ours.fifo")),
                            program, "lb")
         series.append(("mesos-py", ours.run, lambda i: f"lb-{i}"))
-        if args.prototype:
-            from launch_trace import wrapped_agent
-            prototype_agent = wrapped_agent(os.path.join(scratch, "proto-work"),
-                                            os.path.join(scratch, "proto-run"), ISOLATION,
-                                            None, True)
-            agents.append(prototype_agent)
-            prototype_agent.start()
-            proto_client = Client(prototype_agent.port, "/api/v1")
-            clients.append(proto_client)
-            proto = AgentSeries("prototype", proto_client,
-                                FifoProbe(os.path.join(shared, "proto.fifo")), program, "lbp")
-            series.append(("prototype", proto.run, lambda i: f"lbp-{i}"))
         if not args.no_crun:
             v1_mounts.mount_for_crun()
             crun = CrunSeries(scratch, shared, rootfs, "crun.fifo", token)
@@ -773,9 +752,6 @@ def main() -> None:
             from launch_trace import profile_launches  # tools/bench, on sys.path
             profile_output = profile_launches(scratch, program, shared, ISOLATION,
                                               args.profile_runs, args.gap)
-            if args.prototype:
-                profile_output += profile_launches(scratch, program, shared, ISOLATION,
-                                                   args.profile_runs, args.gap, prototype=True)
     finally:
         for client in clients:
             client.close()
@@ -803,8 +779,6 @@ def report(args: argparse.Namespace, results: Results, log_text: str, crun_versi
            notes: list[str], warnings: list[str], profile_output: list[str],
            reference_isolation: str | None) -> None:
     columns = [("mesos-py", "mesos-py")]
-    if "prototype" in results.series:
-        columns.append(("prototype", "mesos-py prototype"))
     columns.append(("crun", f"`crun run` ({crun_version or 'n/a'})"))
     if "crun-minimal" in results.series:
         columns.append(("crun-minimal", "`crun run`, /proc only"))
@@ -832,15 +806,10 @@ def report(args: argparse.Namespace, results: Results, log_text: str, crun_versi
         ratio = ours_first[0] / crun_first[0]
         print(f"mesos-py / crun, p50 until the command runs: {ratio:.2f}x "
               f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'})")
-    proto_first = results.first("prototype")
-    if proto_first and crun_first:
-        ratio = proto_first[0] / crun_first[0]
-        print(f"mesos-py prototype / crun, p50 until the command runs: {ratio:.2f}x")
-    for name in ("mesos-py", "prototype"):
-        paired = results.paired_ratio(name, "crun")
-        if paired is not None:
-            print(f"{name} / crun, median of the per-round ratios (each launch against the crun "
-                  f"launch of its round; less sensitive to drift): {paired:.2f}x")
+    paired = results.paired_ratio("mesos-py", "crun")
+    if paired is not None:
+        print(f"mesos-py / crun, median of the per-round ratios (each launch against the crun "
+              f"launch of its round; less sensitive to drift): {paired:.2f}x")
     if ours_done and ref_done:
         print(f"mesos-py / Mesos 1.11 agent, p50 of LAUNCH + WAIT: {ours_done[0] / ref_done[0]:.2f}x")
     if ours_first and results.first("reference"):
