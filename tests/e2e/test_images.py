@@ -1,0 +1,260 @@
+"""Containers in their image's root filesystem: docker archives and OCI
+layouts (the local puller), the copy/overlay/bind backends and
+filesystem/linux with a rootfs, proved from inside the container and
+through the host's mount table."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Callable
+
+import pytest
+
+from tests.agent import AgentProcess, wait_until
+from tests.images import IMAGES, copy_oci_layout, derive_archive, docker_image, make_images
+
+ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
+ARCHIVES = os.path.join(IMAGES, "docker-archive")
+
+
+@pytest.fixture(scope="session")
+def image_info() -> dict[str, Any]:
+    return make_images()
+
+
+@pytest.fixture
+def image_agent(make_agent: Callable[..., AgentProcess], tmp_path: Any,
+                image_info: dict[str, Any]) -> Callable[..., AgentProcess]:
+    def make(backend: str = "copy", registry: str = ARCHIVES, extra: list[str] | None = None,
+             name: str = "agent") -> AgentProcess:
+        return make_agent(["--launcher=linux", ISOLATION, "--image_providers=docker",
+                           f"--image_provisioner_backend={backend}",
+                           f"--docker_registry={registry}",
+                           f"--docker_store_dir={tmp_path / name / 'store'}", *(extra or [])],
+                          name=name)
+    return make
+
+
+def stdout(agent: AgentProcess, container_id: str) -> str:
+    with open(os.path.join(agent.sandbox(container_id), "stdout")) as out:
+        return out.read()
+
+
+def stderr(agent: AgentProcess, container_id: str) -> str:
+    with open(os.path.join(agent.sandbox(container_id), "stderr")) as err:
+        return err.read()
+
+
+def run(agent: AgentProcess, container_id: str, command: str | dict[str, Any],
+        image: str = "busybox", **extra: Any) -> int:
+    """Launches and waits; the exit status (the launch must succeed)."""
+    reply = agent.launch(container_id, command, container=docker_image(image), **extra)
+    assert reply.status == 200, reply.text
+    result = agent.wait(container_id).json()["wait_container"]
+    return int(result.get("exit_status", -1))
+
+
+def provisioned(agent: AgentProcess) -> list[str]:
+    """Containers that have a directory in the provisioner."""
+    containers = os.path.join(agent.work_dir, "provisioner", "containers")
+    return sorted(os.listdir(containers)) if os.path.isdir(containers) else []
+
+
+def host_mounts_under(path: str) -> list[str]:
+    with open("/proc/self/mounts") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[1].startswith(path)]
+
+
+MERGED_VIEW = ("cat /etc/layer /data/hello.txt; grep ^NAME= /etc/os-release; "
+               "test -e /etc/deleteme || echo deleteme-gone; ls /opaque; "
+               "echo \"sandbox=$MESOS_SANDBOX cwd=$PWD\"")
+
+
+@pytest.mark.parametrize("backend", ["copy", "overlay"])
+def test_command_runs_in_the_merged_layers_of_a_docker_archive(
+        image_agent: Callable[..., AgentProcess], backend: str) -> None:
+    agent = image_agent(backend)
+    assert run(agent, "merged", MERGED_VIEW) == 0
+    assert stdout(agent, "merged").splitlines() == [
+        "top", "hello from layer 2", 'NAME="mesos-py busybox"', "deleteme-gone", "new",
+        "sandbox=/mnt/mesos/sandbox cwd=/data"]
+    # Destroyed with its container: no rootfs, no mount, no scratch space left.
+    provisioner = os.path.join(agent.work_dir, "provisioner")
+    assert provisioned(agent) == []
+    assert host_mounts_under(provisioner) == []
+
+
+def test_image_entrypoint_cmd_env_and_workdir_make_the_default_command(
+        image_agent: Callable[..., AgentProcess], image_info: dict[str, Any]) -> None:
+    agent = image_agent()
+    assert run(agent, "default", {"shell": False}) == 0
+    assert stdout(agent, "default") == image_info["expected_stdout"]
+
+
+def test_overlay_rootfs_is_an_overlay_mount_of_the_store_layers_while_it_runs(
+        image_agent: Callable[..., AgentProcess]) -> None:
+    agent = image_agent("overlay")
+    reply = agent.launch("ov", "echo written > /etc/new-file; touch /mnt/mesos/sandbox/ready; "
+                               "sleep 1000", container=docker_image("busybox"))
+    assert reply.status == 200, reply.text
+    wait_until(lambda: os.path.exists(os.path.join(agent.sandbox("ov"), "ready")))
+    provisioner = os.path.join(agent.work_dir, "provisioner")
+    with open("/proc/self/mountinfo") as mountinfo:
+        overlay = [line for line in mountinfo if provisioner in line and " - overlay " in line]
+    assert len(overlay) == 1, overlay
+    assert "lowerdir=" in overlay[0] and "upperdir=" in overlay[0]
+    rootfs = overlay[0].split()[4]
+    # The container's writes land in its upper directory, not in the store's layers.
+    scratch = rootfs.replace("/rootfses/", "/scratch/") + "/upperdir"
+    assert open(os.path.join(scratch, "etc", "new-file")).read() == "written\n"
+    layers = os.path.join(agent.work_dir, "..", "store", "layers")
+    assert not any(os.path.exists(os.path.join(layers, layer, "rootfs", "etc", "new-file"))
+                   for layer in os.listdir(layers))
+    assert agent.kill_container("ov").status == 200
+    agent.wait("ov")
+    assert host_mounts_under(provisioner) == []
+    assert not os.path.exists(rootfs) and not os.path.exists(os.path.dirname(scratch))
+
+
+def test_bind_backend_refuses_a_multi_layer_image(image_agent: Callable[..., AgentProcess]) -> None:
+    agent = image_agent("bind")
+    reply = agent.launch("bind", "true", container=docker_image("busybox"))
+    assert reply.status == 400
+    assert reply.text == ("Failed to provision DOCKER image 'busybox' with the bind backend: "
+                          "Multiple layers are not supported by the bind backend")
+    assert provisioned(agent) == []
+
+
+def test_proc_sys_dev_and_the_sandbox_inside_the_rootfs(
+        image_agent: Callable[..., AgentProcess]) -> None:
+    agent = image_agent("overlay")
+    script = ("cat /proc/1/comm; ls /dev | tr '\\n' ' '; echo; "
+              "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c; "
+              "touch /sys/x 2>/dev/null || echo sys-ro; "
+              "echo from-inside > $MESOS_SANDBOX/inside; "
+              "test -e /proc/kcore && cat /proc/kcore | wc -c; grep -c ' / ' /proc/self/mounts")
+    assert run(agent, "dev", script) == 0
+    lines = stdout(agent, "dev").splitlines()
+    assert lines[0] == "mesos-py-init"
+    assert set(lines[1].split()) >= {"null", "zero", "full", "random", "urandom", "tty",
+                                     "pts", "shm", "fd", "stdin", "stdout", "stderr", "ptmx"}
+    assert lines[2:5] == ["null-ok", "4", "sys-ro"]
+    assert lines[5] in ("0", "1")  # masked /proc/kcore reads as nothing
+    with open(os.path.join(agent.sandbox("dev"), "inside")) as inside:
+        assert inside.read() == "from-inside\n"
+
+
+def test_volumes_are_mounted_inside_the_rootfs(image_agent: Callable[..., AgentProcess],
+                                                tmp_path: Any) -> None:
+    agent = image_agent("overlay")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "from-host").write_text("host data\n")
+    volumes = [{"container_path": "/srv/host", "host_path": str(shared), "mode": "RO"},
+               {"container_path": "cache", "host_path": str(shared), "mode": "RW"},
+               {"container_path": "/srv/scratch", "mode": "RW",
+                "source": {"type": "SANDBOX_PATH",
+                           "sandbox_path": {"type": "SELF", "path": "scratch"}}}]
+    container = docker_image("busybox")
+    container["volumes"] = volumes
+    script = ("cat /srv/host/from-host; touch /srv/host/x 2>/dev/null || echo ro; "
+              "cat $MESOS_SANDBOX/cache/from-host; echo s > /srv/scratch/file")
+    reply = agent.launch("vol", script, container=container)
+    assert reply.status == 200, reply.text
+    assert agent.wait("vol").json()["wait_container"]["exit_status"] == 0
+    assert stdout(agent, "vol").splitlines() == ["host data", "ro", "host data"]
+    assert open(os.path.join(agent.sandbox("vol"), "scratch", "file")).read() == "s\n"
+    # The mount point /srv/host was made in the container's rootfs, not on the host.
+    assert not os.path.exists("/srv/host")
+
+
+def test_oci_layout_in_the_local_directory(image_agent: Callable[..., AgentProcess],
+                                          tmp_path: Any) -> None:
+    layouts = tmp_path / "layouts"
+    copy_oci_layout(str(layouts), "busybox")
+    agent = image_agent("overlay", registry=str(layouts))
+    assert run(agent, "oci", "cat /etc/layer /data/hello.txt") == 0
+    assert stdout(agent, "oci").splitlines() == ["top", "hello from layer 2"]
+
+
+def test_layers_are_shared_and_concurrent_launches_pull_each_layer_once(
+        image_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    archives = tmp_path / "archives"
+    derive_archive(str(archives), "other", config={"Env": ["OTHER=1"]})
+    copy = os.path.join(ARCHIVES, "busybox.tar")
+    os.symlink(copy, archives / "busybox.tar")
+    agent = image_agent("overlay", registry=str(archives))
+    results: dict[str, int] = {}
+
+    def launch(container_id: str, image: str) -> None:
+        reply = agent.launch(container_id, "cat /data/hello.txt",
+                             container=docker_image(image))
+        results[container_id] = reply.status
+
+    threads = [threading.Thread(target=launch, args=(f"c{i}", "busybox")) for i in range(5)]
+    threads += [threading.Thread(target=launch, args=(f"o{i}", "other")) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert set(results.values()) == {200}, results
+    for container_id in results:
+        assert agent.wait(container_id).json()["wait_container"]["exit_status"] == 0
+    store = tmp_path / "agent" / "store"
+    # Two images, two layers in all: the derived image shares busybox's layers.
+    assert sorted(os.listdir(store / "layers")) == sorted(
+        d.partition(":")[2] for d in json.load(open(os.path.join(IMAGES, "IMAGE-INFO.json")))
+        ["docker_archive"]["diff_ids"])
+    assert agent.log().count("Stored layer") == 2
+    stored = json.load(open(store / "storedImages"))["images"]
+    assert sorted(stored) == ["busybox:latest", "other:latest"]
+    assert stored["busybox:latest"]["layers"] == stored["other:latest"]["layers"]
+
+
+def test_unknown_image_and_corrupt_layer_fail_the_launch_and_keep_the_store_usable(
+        image_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    archives = tmp_path / "archives"
+    derive_archive(str(archives), "corrupt", corrupt_layer=1)
+    os.symlink(os.path.join(ARCHIVES, "busybox.tar"), archives / "busybox.tar")
+    agent = image_agent("overlay", registry=str(archives))
+
+    missing = agent.launch("missing", "true", container=docker_image("nosuchimage"))
+    assert missing.status == 400
+    assert missing.text.startswith(f"Failed to pull image 'nosuchimage:latest': Failed to find "
+                                   f"image 'nosuchimage:latest' in '{archives}'")
+
+    corrupt = agent.launch("corrupt", "true", container=docker_image("corrupt"))
+    assert corrupt.status == 400
+    assert "Digest mismatch for layer sha256:4669" in corrupt.text, corrupt.text
+    store = tmp_path / "agent" / "store"
+    assert os.listdir(store / "staging") == []
+    # The good layer of the corrupt image may be stored; the corrupt one never.
+    assert not any(name.startswith("4669") for name in os.listdir(store / "layers"))
+    assert "corrupt:latest" not in json.load(open(store / "storedImages"))["images"] \
+        if os.path.exists(store / "storedImages") else True
+    assert provisioned(agent) == []
+
+    assert run(agent, "good", "cat /data/hello.txt") == 0
+    assert stdout(agent, "good") == "hello from layer 2\n"
+
+
+def test_image_flags_are_checked_at_start_up(make_agent: Callable[..., AgentProcess]) -> None:
+    cases = [
+        (["--launcher=linux", "--isolation=filesystem/linux", "--image_providers=docker"],
+         "Docker runtime isolator has to be specified if 'DOCKER' is included in "
+         "'image_providers'"),
+        (["--launcher=linux", "--isolation=posix/cpu", "--image_providers=appc"],
+         "The 'filesystem/linux' isolator must be enabled for container image support"),
+        (["--launcher=linux", "--isolation=filesystem/linux", "--image_providers=oci"],
+         "Unknown image type 'oci'"),
+        (["--launcher=linux", ISOLATION, "--image_providers=docker",
+          "--image_provisioner_backend=aufs"],
+         "The specified provisioner backend 'aufs' is not supported"),
+    ]
+    for index, (flags, message) in enumerate(cases):
+        agent = make_agent(flags, start=False, name=f"bad{index}")
+        with pytest.raises(RuntimeError) as failed:
+            agent.start()
+        assert message in str(failed.value)
