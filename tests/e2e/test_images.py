@@ -258,3 +258,56 @@ def test_image_flags_are_checked_at_start_up(make_agent: Callable[..., AgentProc
         with pytest.raises(RuntimeError) as failed:
             agent.start()
         assert message in str(failed.value)
+
+
+# docker/runtime's table, end to end: four images (Entrypoint/Cmd set or not)
+# times the eight CommandInfo rows; the Error cells are 400s.
+RUNTIME_IMAGES = {
+    "e0c0": {"Entrypoint": None, "Cmd": None},
+    "e0c1": {"Entrypoint": None, "Cmd": ["/bin/echo", "cmd1", "cmd2"]},
+    "e1c0": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": None},
+    "e1c1": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": ["cmd1", "cmd2"]},
+}
+RUNTIME_ROWS = {
+    "sh0v0a0": {"shell": False},
+    "sh0v0a1": {"shell": False, "arguments": ["a1", "a2"]},
+    "sh0v1a0": {"shell": False, "value": "/bin/echo"},
+    "sh0v1a1": {"shell": False, "value": "/bin/echo", "arguments": ["echo", "v1"]},
+    "sh1v0a0": {"shell": True},
+    "sh1v0a1": {"shell": True, "arguments": ["a1", "a2"]},
+    "sh1v1a0": {"shell": True, "value": "echo sh $PWD"},
+    "sh1v1a1": {"shell": True, "value": "echo sh $PWD", "arguments": ["a1"]},
+}
+NO_EXECUTABLE = "Failed to determine the launch command: No executable is found"
+NO_VALUE = "Failed to determine the launch command: Shell specified but no command value provided"
+RUNTIME_TABLE = {
+    "sh0v0a0": {"e0c0": NO_EXECUTABLE, "e0c1": "cmd1 cmd2", "e1c0": "ep1", "e1c1": "ep1 cmd1 cmd2"},
+    "sh0v0a1": {"e0c0": NO_EXECUTABLE, "e0c1": "a1 a2", "e1c0": "ep1 a1 a2", "e1c1": "ep1 a1 a2"},
+    "sh0v1a0": dict.fromkeys(RUNTIME_IMAGES, ""),
+    "sh0v1a1": dict.fromkeys(RUNTIME_IMAGES, "v1"),
+    "sh1v0a0": dict.fromkeys(RUNTIME_IMAGES, NO_VALUE),
+    "sh1v0a1": dict.fromkeys(RUNTIME_IMAGES, NO_VALUE),
+    "sh1v1a0": dict.fromkeys(RUNTIME_IMAGES, "sh /data"),
+    "sh1v1a1": dict.fromkeys(RUNTIME_IMAGES, "sh /data"),
+}
+
+
+def test_docker_runtime_launch_command_table_end_to_end(
+        image_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    archives = tmp_path / "archives"
+    for name, config in RUNTIME_IMAGES.items():
+        derive_archive(str(archives), name, config=config)
+    agent = image_agent("overlay", registry=str(archives))
+    seen = {}
+    for row, command in RUNTIME_ROWS.items():
+        for image, expected in RUNTIME_TABLE[row].items():
+            container_id = f"{row}-{image}"
+            reply = agent.launch(container_id, dict(command), container=docker_image(image))
+            if expected.startswith("Failed"):
+                seen[container_id] = (reply.status, reply.text)
+                continue
+            assert reply.status == 200, (container_id, reply.text)
+            assert agent.wait(container_id).json()["wait_container"]["exit_status"] == 0
+            seen[container_id] = (reply.status, stdout(agent, container_id).rstrip("\n"))
+    assert seen == {f"{row}-{image}": (400 if expected.startswith("Failed") else 200, expected)
+                    for row, cells in RUNTIME_TABLE.items() for image, expected in cells.items()}
