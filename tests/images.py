@@ -8,13 +8,20 @@ to a test's own files, reusing the real layers.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
+import http.server
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import threading
+import time
+import urllib.parse
 from typing import Any
 
 from tests.agent import ROOT, free_port
@@ -138,6 +145,24 @@ class Registry:
         return self
 
     def stop(self) -> None:
+        # The test session is a child subreaper: the registry, orphaned by
+        # start-registry, is our child, and stays a zombie (alive to
+        # stop-registry's `kill -0`) until reaped here.
+        state = self.state_dir or os.environ.get("MESOS_PY_REGISTRY_DIR", "/tmp/mesos-py-registry")
+        try:
+            pid = int(open(os.path.join(state, "registry.pid")).read())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pid = 0
+        deadline = time.monotonic() + 10
+        while pid and time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+            time.sleep(0.02)
         subprocess.run([os.path.join(TOOLS, "stop-registry")], env=self.env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
 
@@ -146,3 +171,124 @@ class Registry:
         hex_digest = digest.partition(":")[2]
         return os.path.join(self.state_dir, "data", "docker", "registry", "v2", "blobs",
                             "sha256", hex_digest[:2], hex_digest, "data")
+
+
+class TokenAuthRegistry:
+    """A real registry (distribution) demanding tokens, serving the main
+    registry's storage read-only, and a token server (the token flow of
+    https://docs.docker.com/registry/spec/auth/token/) that signs JWTs with
+    a key made by openssl. Only `username:password` gets a token."""
+
+    SERVICE, ISSUER = "mesos-py-registry", "mesos-py-test"
+
+    def __init__(self, directory: str, username: str, password: str,
+                 storage: str = "/tmp/mesos-py-registry/data") -> None:
+        self.directory, self.storage = directory, storage
+        self.expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.address = f"127.0.0.1:{free_port()}"
+        self.requests: list[tuple[str, str | None]] = []  # (query, Authorization)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> "TokenAuthRegistry":
+        os.makedirs(self.directory, exist_ok=True)
+        self.key, self.cert = (os.path.join(self.directory, n) for n in ("key.pem", "cert.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mesos-py-token", "-keyout", self.key, "-out", self.cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self._x5c = base64.b64encode(der).decode()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        config = os.path.join(self.directory, "config.yml")
+        with open(config, "w") as out:
+            out.write(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {self.storage}
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: {self.address}
+  secret: mesos-py-token-test
+auth:
+  token:
+    realm: {realm}
+    service: {self.SERVICE}
+    issuer: {self.ISSUER}
+    rootcertbundle: {self.cert}
+""")
+        log = open(os.path.join(self.directory, "registry.log"), "wb")
+        self._process = subprocess.Popen(["docker-registry", "serve", config], stdout=log,
+                                         stderr=log)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection(self.address, timeout=2)
+                connection.request("GET", "/v2/")
+                if connection.getresponse().status == 401:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the token-auth registry did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _token(self, scope: str) -> str:
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        now = int(time.time())
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":")
+            access = [{"type": kind, "name": name, "actions": actions.split(",")}]
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {"iss": self.ISSUER, "sub": "tester", "aud": self.SERVICE, "exp": now + 600,
+                  "nbf": now - 60, "iat": now, "jti": f"t{now}", "access": access}
+        payload = (b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode()))
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key],
+                                   input=payload.encode(), check=True,
+                                   capture_output=True).stdout
+        return payload + "." + b64(signature)
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                query = urllib.parse.urlsplit(self.path).query
+                authorization = self.headers.get("Authorization")
+                outer.requests.append((query, authorization))
+                params = dict(urllib.parse.parse_qsl(query))
+                if authorization != outer.expected:
+                    body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
+                                                   "message": "bad credentials"}]}).encode()
+                    self.send_response(401)
+                else:
+                    body = json.dumps({"token": outer._token(params.get("scope", ""))}).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler

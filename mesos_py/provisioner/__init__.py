@@ -48,7 +48,8 @@ def create_provisioner(runtime: Runtime, flags: Any) -> "PID[Any] | None":
 
 
 def _registry_puller(config: Any) -> Any:
-    return None
+    from mesos_py.provisioner.store.registry import RegistryPuller
+    return RegistryPuller(config).resolve
 
 
 def parse_gc_config(text: str) -> Any:
