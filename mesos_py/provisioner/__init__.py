@@ -39,7 +39,15 @@ def create_provisioner(runtime: Runtime, flags: Any) -> "PID[Any] | None":
                                              name="docker_store")
         gc_disk = flags.docker_store_dir
     if "APPC" in providers:
-        raise ValueError("Unsupported image type 'APPC'")
+        from mesos_py.provisioner.store.appc import AppcStore, AppcStoreConfig
+        prefix = flags.appc_simple_discovery_uri_prefix
+        if not prefix.startswith(("http://", "https://", "/", "file://")):
+            raise ValueError(f"Invalid simple discovery uri prefix: {prefix}")
+        stores[Image.APPC] = runtime.spawn(
+            AppcStore, AppcStoreConfig(flags.appc_store_dir, prefix,
+                                       flags.fetcher_stall_timeout.seconds),
+            name="appc_store")
+        gc_disk = gc_disk or flags.appc_store_dir
     if gc_disk is not None:
         os.makedirs(gc_disk, exist_ok=True)
     return runtime.spawn(Provisioner,

@@ -13,7 +13,8 @@ from typing import Any, Callable
 import pytest
 
 from tests.agent import AgentProcess, wait_until
-from tests.images import IMAGES, copy_oci_layout, derive_archive, docker_image, make_images
+from tests.images import (IMAGES, appc_image, copy_oci_layout, derive_archive, docker_image,
+                          make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 ARCHIVES = os.path.join(IMAGES, "docker-archive")
@@ -311,3 +312,62 @@ def test_docker_runtime_launch_command_table_end_to_end(
             seen[container_id] = (reply.status, stdout(agent, container_id).rstrip("\n"))
     assert seen == {f"{row}-{image}": (400 if expected.startswith("Failed") else 200, expected)
                     for row, cells in RUNTIME_TABLE.items() for image, expected in cells.items()}
+
+
+@pytest.fixture
+def appc_agent(make_agent: Callable[..., AgentProcess], tmp_path: Any,
+               image_info: dict[str, Any]) -> Callable[..., AgentProcess]:
+    def make(backend: str) -> AgentProcess:
+        return make_agent(["--launcher=linux", "--isolation=filesystem/linux,namespaces/pid",
+                           "--image_providers=appc", f"--image_provisioner_backend={backend}",
+                           f"--appc_simple_discovery_uri_prefix={IMAGES}/appc/",
+                           f"--appc_store_dir={tmp_path / 'appc-store'}"])
+    return make
+
+
+APPC_LABELS = {"os": "linux", "arch": "amd64"}
+
+
+@pytest.mark.parametrize("backend", ["bind", "copy"])
+def test_appc_image_by_name_and_labels(appc_agent: Callable[..., AgentProcess],
+                                       image_info: dict[str, Any], backend: str) -> None:
+    agent = appc_agent(backend)
+    labels = dict(APPC_LABELS, arch=image_info["architecture"])
+    script = ("cat /etc/layer /data/hello.txt; test -e /etc/deleteme || echo deleteme-gone; "
+              "touch /etc/x 2>/dev/null && echo writable || echo read-only; "
+              "echo hi > $MESOS_SANDBOX/out")
+    reply = agent.launch("aci", script, container=appc_image("mesos-py/busybox", labels))
+    assert reply.status == 200, reply.text
+    assert agent.wait("aci").json()["wait_container"]["exit_status"] == 0
+    assert stdout(agent, "aci").splitlines() == [
+        "top", "hello from layer 2", "deleteme-gone",
+        "read-only" if backend == "bind" else "writable"]
+    assert open(os.path.join(agent.sandbox("aci"), "out")).read() == "hi\n"
+    image_id = image_info["aci"]["image_id"]
+    store = os.path.join(agent.work_dir, "..", "..", "appc-store", "images")
+    assert os.listdir(store) == [image_id]
+    # By id, from the store (the discovery directory is not read again).
+    reply = agent.launch("by-id", "true", container=appc_image("mesos-py/busybox",
+                                                               image_id=image_id))
+    assert reply.status == 200, reply.text
+    assert agent.wait("by-id").json()["wait_container"]["exit_status"] == 0
+    assert agent.log().count("Fetching Appc image") == 1
+    assert provisioned(agent) == []
+
+
+def test_appc_errors_are_clear(appc_agent: Callable[..., AgentProcess],
+                               image_info: dict[str, Any]) -> None:
+    agent = appc_agent("copy")
+    reply = agent.launch("nolabel", "true", container=appc_image("mesos-py/busybox"))
+    assert reply.status == 400
+    assert reply.text == ("Failed to get discovery path for image 'mesos-py/busybox': Failed "
+                          "to form simple discovery url: label 'os' is missing")
+    labels = dict(APPC_LABELS, arch=image_info["architecture"])
+    reply = agent.launch("wrongid", "true", container=appc_image(
+        "mesos-py/busybox", labels, image_id="sha512-" + "0" * 128))
+    assert reply.status == 400
+    assert "has the id " + image_info["aci"]["image_id"] in reply.text
+    reply = agent.launch("missing", "true", container=appc_image("mesos-py/nope", labels))
+    assert reply.status == 400
+    assert reply.text.startswith("Failed to fetch Appc image 'mesos-py/nope' from "
+                                 f"'{IMAGES}/appc/mesos-py/nope-latest-linux-")

@@ -74,14 +74,16 @@ def decompressed(raw: BinaryIO) -> Any:
     return raw
 
 
-def extract_layer(blob: str, destination: str, diff_id: str | None = None) -> str:
+def extract_layer(blob: str, destination: str, diff_id: str | None = None,
+                  algorithm: str = "sha256") -> str:
     """Unpacks the layer blob at `blob` into the new directory `destination`.
 
-    Returns the layer's diff id (`sha256:` of the uncompressed tar); raises
-    LayerError if it differs from `diff_id` or the tar is corrupt or unsafe.
+    Returns the layer's diff id (`sha256:` of the uncompressed tar, or of
+    `algorithm`); raises LayerError if it differs from `diff_id` or the tar
+    is corrupt or unsafe.
     """
     os.makedirs(destination)
-    algorithm = diff_id.partition(":")[0] if diff_id else "sha256"
+    algorithm = diff_id.partition(":")[0] if diff_id else algorithm
     with open(blob, "rb") as raw:
         try:
             reader = HashingReader(decompressed(raw), algorithm)
