@@ -32,7 +32,7 @@ from mesos_py.provisioner.store import Store
 from mesos_py.provisioner.store.layers import extract_layer
 from mesos_py.protos.mesos.appc.spec_pb2 import ImageManifest as AppcManifest
 from mesos_py.protos.mesos.v1.mesos_pb2 import Image
-from mesos_py.uri import DownloadError, download
+from mesos_py.uri import download
 
 log = logging.getLogger(__name__)
 
