@@ -85,17 +85,17 @@ class Agent:
         port = sockets[0].getsockname()[1]
         self.runtime = runtime = Runtime(host=flags.ip or _advertised_ip(), port=port)
         try:
-            self.isolators = create_isolators(runtime, isolation, flags)
+            provisioner = create_provisioner(runtime, flags)
+        except (ValueError, OSError) as error:
+            runtime.stop()
+            raise StartupError(f"Failed to create provisioner: {error}")
+        try:
+            self.isolators = create_isolators(runtime, isolation, flags, provisioner)
         except ValueError as error:
             runtime.stop()
             message = str(error)
             raise StartupError(message if message.startswith("Failed to")
                                else f"Failed to load flag 'isolation': {message}")
-        try:
-            provisioner = create_provisioner(runtime, flags)
-        except (ValueError, OSError) as error:
-            runtime.stop()
-            raise StartupError(f"Failed to create provisioner: {error}")
         fetcher = create_fetcher(runtime, flags)
         self.launcher = launcher = self._make_launcher(runtime)
         self.containerizer = runtime.spawn(

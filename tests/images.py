@@ -78,14 +78,28 @@ def _write_archive(path: str, files: dict[str, bytes]) -> None:
 
 def derive_archive(directory: str, name: str, tag: str = "latest",
                    config: dict[str, Any] | None = None,
-                   corrupt_layer: int | None = None) -> str:
+                   corrupt_layer: int | None = None,
+                   extra_layer: dict[str, bytes] | None = None) -> str:
     """A docker archive `directory/<name>:<tag>.tar` with busybox's layers and
     its config changed by `config` (keys of the runtime config; None deletes),
-    or with one layer's content changed (its diff id no longer matches)."""
+    or with one layer's content changed (its diff id no longer matches), or
+    with a third layer holding the files `extra_layer`."""
     files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
     manifest = json.loads(files["manifest.json"])
     entry = manifest[0]
     image_config = json.loads(files[entry["Config"]])
+    if extra_layer is not None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as layer:
+            for path, data in sorted(extra_layer.items()):
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), 0o644
+                layer.addfile(info, io.BytesIO(data))
+        layer_bytes = buffer.getvalue()
+        diff_id = hashlib.sha256(layer_bytes).hexdigest()
+        files[f"{diff_id}/layer.tar"] = layer_bytes
+        entry["Layers"].append(f"{diff_id}/layer.tar")
+        image_config["rootfs"]["diff_ids"].append(f"sha256:{diff_id}")
     for key, value in (config or {}).items():
         if value is None:
             image_config["config"].pop(key, None)

@@ -19,6 +19,7 @@ from mesos_py.isolators.linux_filesystem import LinuxFilesystemIsolator
 from mesos_py.isolators.namespaces import NamespacesIpcIsolator, NamespacesPidIsolator
 from mesos_py.isolators.posix import PosixCpuIsolator, PosixMemIsolator
 from mesos_py.isolators.rlimits import PosixRlimitsIsolator
+from mesos_py.isolators.volume_image import VolumeImageIsolator
 from mesos_py.isolators.volumes import (HostPathVolumeIsolator, SandboxPathVolumeIsolator,
                                         SharedFilesystemIsolator)
 
@@ -30,6 +31,7 @@ CREATORS: list[tuple[str, type[Isolator]]] = [
     ("filesystem/shared", SharedFilesystemIsolator),
     ("volume/sandbox_path", SandboxPathVolumeIsolator),
     ("volume/host_path", HostPathVolumeIsolator),
+    ("volume/image", VolumeImageIsolator),
     ("docker/runtime", DockerRuntimeIsolator),
     ("disk/du", DiskDuIsolator),
     ("disk/xfs", XfsDiskIsolator),
@@ -66,7 +68,7 @@ def resolve_isolation(isolation: str, image_providers: str | None = None,
         names.add("filesystem/posix")
     if "filesystem/linux" in names:
         # As Mesos: the volume isolators come with filesystem/linux.
-        names.update(("volume/host_path", "volume/sandbox_path"))
+        names.update(("volume/host_path", "volume/sandbox_path", "volume/image"))
     if image_providers:
         if "filesystem/linux" not in names:
             raise ValueError("The 'filesystem/linux' isolator must be enabled for container "
@@ -81,14 +83,19 @@ def resolve_isolation(isolation: str, image_providers: str | None = None,
     return [name for name, _ in CREATORS if name in names]
 
 
-def create_isolators(runtime: Runtime, names: Sequence[str], flags: Any) -> list[IsolatorHandle]:
-    """One actor per isolator class, in the order its first name appears."""
+def create_isolators(runtime: Runtime, names: Sequence[str], flags: Any,
+                     provisioner: Any = None) -> list[IsolatorHandle]:
+    """One actor per isolator class, in the order its first name appears.
+
+    Isolators that provision images (volume/image) get the Provisioner's pid.
+    """
     chosen: dict[type[Isolator], list[str]] = {}
     for name in names:
         chosen.setdefault(BY_NAME[name], []).append(name)
     handles = []
     for cls, class_names in chosen.items():
-        pid = runtime.spawn(cls, flags, class_names, name=_actor_name(class_names))
+        extra = {"provisioner": provisioner} if getattr(cls, "NEEDS_PROVISIONER", False) else {}
+        pid = runtime.spawn(cls, flags, class_names, name=_actor_name(class_names), **extra)
         handles.append(IsolatorHandle(",".join(class_names), cls, pid))
     return handles
 

@@ -371,3 +371,45 @@ def test_appc_errors_are_clear(appc_agent: Callable[..., AgentProcess],
     assert reply.status == 400
     assert reply.text.startswith("Failed to fetch Appc image 'mesos-py/nope' from "
                                  f"'{IMAGES}/appc/mesos-py/nope-latest-linux-")
+
+
+def test_image_volumes_are_provisioned_and_mounted(image_agent: Callable[..., AgentProcess],
+                                                   tmp_path: Any) -> None:
+    agent = image_agent("overlay")
+    container = docker_image("busybox")
+    container["volumes"] = [
+        {"container_path": "/images/busybox", "mode": "RO",
+         "image": {"type": "DOCKER", "docker": {"name": "busybox"}}},
+        {"container_path": "relative-image", "mode": "RW",
+         "image": {"type": "DOCKER", "docker": {"name": "busybox"}}}]
+    script = ("cat /images/busybox/etc/layer; touch /images/busybox/x 2>/dev/null || echo ro; "
+              "cat $MESOS_SANDBOX/relative-image/data/hello.txt; "
+              "touch $MESOS_SANDBOX/relative-image/rw && echo rw; ls /proc/self/root/images")
+    reply = agent.launch("volimg", script + "; touch $MESOS_SANDBOX/ready; sleep 1000",
+                         container=container)
+    assert reply.status == 200, reply.text
+    wait_until(lambda: os.path.exists(os.path.join(agent.sandbox("volimg"), "ready")))
+    assert stdout(agent, "volimg").splitlines() == ["top", "ro", "hello from layer 2", "rw",
+                                                    "busybox"]
+    # Three root filesystems for one container: its own and one per volume.
+    rootfses = os.path.join(agent.work_dir, "provisioner", "containers", "volimg", "backends",
+                            "overlay", "rootfses")
+    assert len(os.listdir(rootfses)) == 3
+    assert agent.kill_container("volimg").status == 200
+    agent.wait("volimg")
+    assert provisioned(agent) == []
+    assert host_mounts_under(os.path.join(agent.work_dir, "provisioner")) == []
+
+
+def test_an_image_volume_without_a_container_image(image_agent: Callable[..., AgentProcess],
+                                                   ) -> None:
+    agent = image_agent("copy")
+    container = {"type": "MESOS", "volumes": [
+        {"container_path": "tools", "mode": "RO",
+         "image": {"type": "DOCKER", "docker": {"name": "busybox"}}}]}
+    reply = agent.launch("hostfs", "test -x tools/bin/busybox && cat tools/etc/layer",
+                         container=container)
+    assert reply.status == 200, reply.text
+    assert agent.wait("hostfs").json()["wait_container"]["exit_status"] == 0
+    assert stdout(agent, "hostfs") == "top\n"
+    assert provisioned(agent) == []
