@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import http.server
 import io
 import os
 import stat
@@ -16,58 +15,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.agent import AgentProcess
+from tests.file_server import FileServer
 from tests.images import IMAGES, docker_image, make_images
-
-
-class FileServer:
-    """A real HTTP server on loopback serving `files`; it counts GETs per path.
-    `/stall` sends half its body, then nothing."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.gets: dict[str, int] = {}
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _send(self, body: bool) -> None:
-                if body:
-                    outer.gets[self.path] = outer.gets.get(self.path, 0) + 1
-                if self.path == "/stall":
-                    self.send_response(200)
-                    self.send_header("Content-Length", "1000")
-                    self.end_headers()
-                    if body:
-                        self.wfile.write(b"x" * 500)
-                        self.wfile.flush()
-                        time.sleep(5)
-                    return
-                data = outer.files.get(self.path.split("?")[0])
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if body:
-                    self.wfile.write(data)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._send(True)
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                self._send(False)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
