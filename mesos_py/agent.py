@@ -19,10 +19,12 @@ from typing import NoReturn, Sequence
 from mesos_py import flags as agent_flags
 from mesos_py.actors import Runtime, dispatch
 from mesos_py.containerizer.containerizer import Containerizer, ContainerizerFlags
+from mesos_py.containerizer.fetcher import create_fetcher
 from mesos_py.containerizer.launcher import LinuxLauncher, PosixLauncher
 from mesos_py.http import server
 from mesos_py.isolators import create_isolators, resolve_isolation
 from mesos_py.logs import setup_logging
+from mesos_py.provisioner import create_provisioner
 from mesos_py.slave import paths
 from mesos_py.slave.slave import Slave
 
@@ -67,7 +69,7 @@ class Agent:
     def start(self) -> None:
         flags = self.flags
         try:
-            isolation = resolve_isolation(flags.isolation)
+            isolation = resolve_isolation(flags.isolation, flags.image_providers, flags.launcher)
         except ValueError as error:
             raise StartupError(f"Failed to load flag 'isolation': {error}")
         setup_logging(flags.logging_level, flags.log_dir)
@@ -83,16 +85,23 @@ class Agent:
         port = sockets[0].getsockname()[1]
         self.runtime = runtime = Runtime(host=flags.ip or _advertised_ip(), port=port)
         try:
-            self.isolators = create_isolators(runtime, isolation, flags)
+            provisioner = create_provisioner(runtime, flags)
+        except (ValueError, OSError) as error:
+            runtime.stop()
+            raise StartupError(f"Failed to create provisioner: {error}")
+        try:
+            self.isolators = create_isolators(runtime, isolation, flags, provisioner)
         except ValueError as error:
             runtime.stop()
             message = str(error)
             raise StartupError(message if message.startswith("Failed to")
                                else f"Failed to load flag 'isolation': {message}")
+        fetcher = create_fetcher(runtime, flags)
         self.launcher = launcher = self._make_launcher(runtime)
         self.containerizer = runtime.spawn(
-            Containerizer, ContainerizerFlags(flags.work_dir, flags.runtime_dir, flags.switch_user),
-            launcher, self.isolators)
+            Containerizer, ContainerizerFlags(flags.work_dir, flags.runtime_dir, flags.switch_user,
+                                              flags.sandbox_directory),
+            launcher, self.isolators, provisioner, fetcher)
         self.recovered = threading.Event()
         self.slave = runtime.spawn(Slave, flags, self.containerizer, self.recovered, name="slave")
         app = server.make_app(self.slave, flags, self.recovered)

@@ -116,6 +116,52 @@ def _validate_non_negative(value: int) -> str | None:
     return None if value >= 0 else f"Expecting a number >= 0, got {value}"
 
 
+def load_json_object(text: str) -> dict[str, object]:
+    """A JSON-object flag's value: the JSON itself, or (as stout's JSON flags
+    accept) an absolute path of a file holding it. ValueError with the reason."""
+    import json
+
+    if text.startswith("/"):
+        try:
+            with open(text) as source:
+                text = source.read()
+        except OSError as error:
+            raise ValueError(f"Failed to read '{text}': {error.strerror}")
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"Invalid JSON: {error}")
+    if not isinstance(value, dict):
+        raise ValueError("Expecting a JSON object")
+    return value
+
+
+def _validate_json_object(text: str) -> str | None:
+    try:
+        load_json_object(text)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _validate_image_providers(text: str) -> str | None:
+    for provider in (p.strip() for p in text.split(",")):
+        if provider.upper() not in ("APPC", "DOCKER"):
+            return f"Unknown image type '{provider}' (expecting APPC or DOCKER)"
+    return None
+
+
+def _validate_backend(text: str) -> str | None:
+    if text not in ("bind", "copy", "overlay"):
+        return (f"The specified provisioner backend '{text}' is not supported: Not found "
+                "(expecting bind, copy or overlay)")
+    return None
+
+
+def _validate_absolute(text: str) -> str | None:
+    return None if text.startswith("/") else f"Expecting an absolute path, got '{text}'"
+
+
 AGENT_FLAGS = FlagTable(
     [
         FlagSpec(
@@ -318,6 +364,114 @@ AGENT_FLAGS = FlagTable(
             STRING,
             "With `linux/capabilities`: the capabilities containers get by "
             "default, as JSON `{\"capabilities\": [\"NET_RAW\", ...]}`.",
+        ),
+        # ------------------------------------------ images and fetching
+        FlagSpec(
+            "image_providers",
+            STRING,
+            "Comma-separated list of supported image providers, e.g. "
+            "`APPC,DOCKER`. Needs `filesystem/linux` in `--isolation` and the "
+            "linux launcher; `DOCKER` also needs `docker/runtime`.",
+            validate=_validate_image_providers,
+        ),
+        FlagSpec(
+            "image_provisioner_backend",
+            STRING,
+            "How a container's root filesystem is made from its image's "
+            "layers: `overlay` (an overlay mount), `copy` (a copy of every "
+            "layer) or `bind` (the only layer of a single-layer image, "
+            "read-only). The default is `overlay` when the kernel and the "
+            "work directory's filesystem support it, else `copy`.",
+            validate=_validate_backend,
+        ),
+        FlagSpec(
+            "docker_registry",
+            STRING,
+            "Where Docker images are pulled from: a Docker registry "
+            "(`https://registry-1.docker.io`; an image name with a registry, "
+            "like `127.0.0.1:5000/busybox`, uses that one), or a local "
+            "directory of `docker save` archives (`<name>:<tag>.tar`, or "
+            "`<name>.tar` for `latest`) and OCI image layouts (`<name>`).",
+            default="https://registry-1.docker.io",
+        ),
+        FlagSpec(
+            "docker_store_dir",
+            PATH,
+            "Directory the Docker store keeps image layers in.",
+            default="/tmp/mesos/store/docker",
+        ),
+        FlagSpec(
+            "docker_config",
+            STRING,
+            "Docker registry credentials, in the format of Docker's "
+            "`~/.docker/config.json` (or the older `~/.dockercfg`): the JSON, "
+            "or an absolute path of a file holding it.",
+            validate=_validate_json_object,
+            conceal_file_contents=True,
+        ),
+        FlagSpec(
+            "docker_ignore_runtime",
+            BOOL,
+            "Ignore the runtime configuration of Docker images (Entrypoint, "
+            "Cmd, Env, WorkingDir): `docker/runtime` then leaves the "
+            "container's command as given.",
+            default=False,
+        ),
+        FlagSpec(
+            "appc_store_dir",
+            PATH,
+            "Directory the Appc store keeps images in.",
+            default="/tmp/mesos/store/appc",
+        ),
+        FlagSpec(
+            "appc_simple_discovery_uri_prefix",
+            STRING,
+            "URI prefix for the simple discovery of Appc images "
+            "(`{prefix}{name}-{version}-{os}-{arch}.aci`): `http://`, "
+            "`https://host:port/path/`, or a local directory like "
+            "`/var/lib/images/`.",
+            default="http://",
+        ),
+        FlagSpec(
+            "image_gc_config",
+            STRING,
+            "Automatic image garbage collection, as JSON (or an absolute "
+            "path of a file holding it): `{\"image_disk_headroom\": 0.1, "
+            "\"image_disk_watch_interval\": {\"nanoseconds\": 3600000000000}, "
+            "\"excluded_images\": [Image, ...]}`. Every interval, when the "
+            "image store's disk has less free space than the headroom, every "
+            "image no container uses (and not excluded) is removed. Without "
+            "it, images are removed only by PRUNE_IMAGES.",
+            validate=_validate_json_object,
+        ),
+        FlagSpec(
+            "sandbox_directory",
+            PATH,
+            "Where a container with its own root filesystem finds its "
+            "sandbox (`MESOS_SANDBOX` points there).",
+            default="/mnt/mesos/sandbox",
+            validate=_validate_absolute,
+        ),
+        FlagSpec(
+            "fetcher_cache_dir",
+            PATH,
+            "Directory of the fetcher cache (CommandInfo.uris with "
+            "`cache: true`). It is emptied when the agent starts.",
+            default="/tmp/mesos/fetch",
+        ),
+        FlagSpec(
+            "fetcher_cache_size",
+            flagslib.BYTES,
+            "The most the fetcher cache may hold; the least recently used "
+            "entries are evicted, and a bigger download bypasses the cache.",
+            default=Bytes.parse("2GB"),
+        ),
+        FlagSpec(
+            "fetcher_stall_timeout",
+            flagslib.DURATION,
+            "A download (a URI or an image layer) that receives nothing for "
+            "this long is aborted.",
+            default=Duration(60),
         ),
         FlagSpec(
             "bounding_capabilities",

@@ -70,6 +70,15 @@ def test_as_strings_shape() -> None:
         "http_heartbeat_interval": "30secs",
         "xfs_kill_containers": "false",
         "xfs_project_range": "[5000-10000]",
+        "appc_simple_discovery_uri_prefix": "http://",
+        "appc_store_dir": "/tmp/mesos/store/appc",
+        "docker_ignore_runtime": "false",
+        "docker_registry": "https://registry-1.docker.io",
+        "docker_store_dir": "/tmp/mesos/store/docker",
+        "fetcher_cache_dir": "/tmp/mesos/fetch",
+        "fetcher_cache_size": "2GB",
+        "fetcher_stall_timeout": "1mins",
+        "sandbox_directory": "/mnt/mesos/sandbox",
     }
     strings = load(["--ip=10.0.0.1", "--no-switch_user", "--port=6000"], {}).as_strings()
     assert list(strings) == sorted(strings)
@@ -437,6 +446,19 @@ def test_declared_flags() -> None:
             "enforce_container_disk_quota",
             "http_heartbeat_interval",
             "xfs_kill_containers",
+            "appc_simple_discovery_uri_prefix",
+            "appc_store_dir",
+            "docker_config",
+            "docker_ignore_runtime",
+            "docker_registry",
+            "docker_store_dir",
+            "fetcher_cache_dir",
+            "fetcher_cache_size",
+            "fetcher_stall_timeout",
+            "image_gc_config",
+            "image_providers",
+            "image_provisioner_backend",
+            "sandbox_directory",
             "xfs_project_range",
         ]
     )

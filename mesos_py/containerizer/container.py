@@ -16,6 +16,7 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
 
 
 class State(enum.Enum):
+    PROVISIONING = "PROVISIONING"
     PREPARING = "PREPARING"
     ISOLATING = "ISOLATING"
     FETCHING = "FETCHING"
@@ -46,6 +47,9 @@ class Container:
     io_name: str | None = None  # its IO switchboard's socket, if it has one
     termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
     discard_on_failure: bool = False
+    provisioning: Future[Any] | None = None  # the image's rootfs, while it is made
+    cwd: str | None = None           # where its command started, as the container sees it
+    sandbox_env: str | None = None   # its MESOS_SANDBOX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ContainerizerFlags:
     work_dir: str
     runtime_dir: str
     switch_user: bool = True
+    sandbox_directory: str = "/mnt/mesos/sandbox"
 
 
 def signal_name(signum: int) -> str:

@@ -1,7 +1,10 @@
 """The Mesos containerizer as an actor.
 
 It owns every container of the agent (`_containers`, keyed `root.child`) and
-walks each through PREPARING → ISOLATING → FETCHING → RUNNING → DESTROYING.
+walks each through PROVISIONING → PREPARING → ISOLATING → FETCHING → RUNNING
+→ DESTROYING: the Provisioner makes the root filesystem of its image (if it
+has one), the isolators prepare, the launcher forks, the isolators isolate,
+the Fetcher fetches its URIs into the sandbox, and the command is released.
 Every continuation runs back on this actor (`defer(self.pid, ...)`) and first
 looks the container up again: it may have been destroyed meanwhile.
 
@@ -24,34 +27,41 @@ import time
 import uuid
 from typing import Any, Mapping, Sequence
 
-from mesos_py.actors import (Failure, Future, Process, await_all, collect, defer, dispatch,
+from mesos_py.actors import (PID, Failure, Future, Process, await_all, collect, defer, dispatch,
                              settled, undiscardable)
 from mesos_py.actors.reaper import start_time
 from mesos_py.containerizer.launch_request import build_launch_request, needs_switchboard, user_ids
 from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher
 from mesos_py.containerizer.container import (Container, ContainerizerFlags, LaunchResult,
                                               State, describe_termination, signal_name)
+from mesos_py.containerizer.fetcher import Fetcher
 from mesos_py.containerizer.recovery import (IO_SWITCHBOARD_FILE, ContainerizerRecovery)
 from mesos_py.containerizer.usage import merge_usage
 from mesos_py.errors import InvalidRequest, NotFound
 from mesos_py.ids import container_key, parent_key
 from mesos_py.isolators.base import Isolator, IsolatorHandle
-from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerConfig,
+from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
                                                            ContainerLaunchInfo,
                                                            ContainerLimitation, ContainerTermination)
 from mesos_py.protos.mesos.v1.mesos_pb2 import (ContainerID, ContainerInfo, ContainerStatus,
-                                                Resource, ResourceStatistics, TaskState)
+                                                Image, Resource, ResourceStatistics, TaskState)
+from mesos_py.provisioner.image import ProvisionInfo
+from mesos_py.provisioner.provisioner import Provisioner
 from mesos_py.slave import checkpoint, paths
 
 log = logging.getLogger(__name__)
 
 class Containerizer(ContainerizerRecovery, Process):
     def __init__(self, flags: ContainerizerFlags, launcher: PosixLauncher,
-                 isolators: Sequence[IsolatorHandle]) -> None:
+                 isolators: Sequence[IsolatorHandle],
+                 provisioner: PID[Provisioner] | None = None,
+                 fetcher: PID[Fetcher] | None = None) -> None:
         super().__init__()
         self._flags = flags
         self._launcher = launcher
         self._isolators = list(isolators)
+        self._provisioner = provisioner
+        self._fetcher = fetcher
         self._containers: dict[str, Container] = {}
         self._terminated: dict[str, ContainerTermination] = {}
 
@@ -63,7 +73,7 @@ class Containerizer(ContainerizerRecovery, Process):
         self._check_launchable(container_id, config)
         if container_id.HasField("parent"):
             config = self._nested_config(container_id, config)
-        container = Container(container_id, config, State.PREPARING)
+        container = Container(container_id, config, State.PROVISIONING)
         if needs_switchboard(config):
             container.io_name = f"mesos-py-io-{uuid.uuid4().hex}"
         self._containers[key] = container
@@ -71,14 +81,24 @@ class Containerizer(ContainerizerRecovery, Process):
         log.info("%s: launching (command %r)", key, _describe_command(config))
         pool = self._runtime_pool()
         directories = pool.run(self._make_directories, container_id, config, container.io_name)
-        # The config's checkpoint (an fsync) overlaps the isolators' prepare;
-        # the fork waits for both, so it is on disk before any process exists.
         checkpointed = directories.then(lambda _: pool.run(
             checkpoint.checkpoint_message,
             paths.container_config_path(self._flags.work_dir, container_id), config))
-        prepared = directories.then(defer(self.pid, lambda _: self._prepare(key)))
-        launch = (collect([checkpointed, prepared])
-                  .then(defer(self.pid, lambda both: self._fork(key, both[1])))
+        if _has_image(config):
+            # The config is on disk before provisioning: a launch the agent
+            # does not live to finish is then known at recovery, and its
+            # rootfs removed.
+            prepared = (checkpointed
+                        .then(defer(self.pid, lambda _: self._provision(key)))
+                        .then(defer(self.pid, lambda _: self._prepare(key))))
+        else:
+            # The config's checkpoint (an fsync) overlaps the isolators'
+            # prepare; the fork waits for both, so it is on disk before any
+            # process exists.
+            prepared = collect([checkpointed, directories.then(
+                defer(self.pid, lambda _: self._prepare(key)))]).then(lambda both: both[1])
+        launch = (prepared
+                  .then(defer(self.pid, lambda infos: self._fork(key, infos)))
                   .then(defer(self.pid, lambda _: self._fetch_and_exec(key))))
         container.launch = launch
         # A failed launch is answered only once the container is gone, so the
@@ -101,11 +121,13 @@ class Containerizer(ContainerizerRecovery, Process):
             if info.type != ContainerInfo.MESOS:
                 raise InvalidRequest(
                     f"Unsupported container type: {ContainerInfo.Type.Name(info.type)}")
-            if info.HasField("mesos") and info.mesos.HasField("image"):
+            if info.HasField("mesos") and info.mesos.HasField("image") \
+                    and self._provisioner is None:
+                # Mesos's answer without --image_providers.
                 image_type = info.mesos.image.Type.Name(info.mesos.image.type)
                 raise InvalidRequest(f"Unsupported container image type: {image_type}")
-        if config.command_info.uris:
-            raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent yet")
+        if config.command_info.uris and self._fetcher is None:
+            raise InvalidRequest("Fetching CommandInfo.uris is not supported by this agent")
         if config.HasField("user"):
             user_ids(config.user)  # raises for an unknown user
 
@@ -143,8 +165,35 @@ class Containerizer(ContainerizerRecovery, Process):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
 
+    def _provision(self, key: str) -> Future[None] | None:
+        """The root filesystem of the container's image, if it has one."""
+        container = self._live(key, "provisioning")
+        if not _has_image(container.config):
+            return None
+        assert self._provisioner is not None
+        container.provisioning = dispatch(self._provisioner, Provisioner.provision,
+                                          container.container_id,
+                                          container.config.container_info.mesos.image)
+        return container.provisioning.then(
+            defer(self.pid, lambda provisioned: self._provisioned(key, provisioned)))
+
+    def _provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
+        container = self._live(key, "provisioning")
+        config = container.config
+        config.rootfs = provisioned.rootfs
+        config.ephemeral_volumes.extend(provisioned.ephemeral_volumes)
+        if provisioned.docker_manifest is not None:
+            config.docker.manifest.CopyFrom(provisioned.docker_manifest)
+        if provisioned.appc_manifest is not None:
+            config.appc.manifest.CopyFrom(provisioned.appc_manifest)
+        # Recovery must know the rootfs and the image's runtime config.
+        return self._runtime_pool().run(
+            checkpoint.checkpoint_message,
+            paths.container_config_path(self._flags.work_dir, container.container_id),
+            config)
+
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
-        container = self._live(key, "preparing")
+        container = self._transition(key, State.PREPARING)
         handles = self._isolators_for(container)
         infos: list[ContainerLaunchInfo] = []
 
@@ -196,10 +245,23 @@ class Containerizer(ContainerizerRecovery, Process):
         return collect([dispatch(h.pid, Isolator.isolate, container.container_id, pid)
                         for h in self._isolators_for(container)])
 
-    def _fetch_and_exec(self, key: str) -> LaunchResult:
-        # Nothing to fetch (uris are refused up front): FETCHING is passed in
-        # the same step, as Mesos passes it without a fetcher call.
-        self._transition(key, State.FETCHING)
+    def _fetch_and_exec(self, key: str) -> LaunchResult | Future[LaunchResult]:
+        fetching = self._fetch(key)
+        if fetching is None:
+            # Nothing to fetch: RUNNING follows FETCHING in the same step.
+            return self._exec(key)
+        return fetching.then(defer(self.pid, lambda _: self._exec(key)))
+
+    def _fetch(self, key: str) -> Future[None] | None:
+        container = self._transition(key, State.FETCHING)
+        config = container.config
+        if not config.command_info.uris or self._fetcher is None:
+            return None
+        return dispatch(self._fetcher, Fetcher.fetch, container.container_id,
+                        list(config.command_info.uris), config.directory,
+                        config.user if config.HasField("user") else None)
+
+    def _exec(self, key: str) -> LaunchResult:
         container = self._transition(key, State.RUNNING)
         assert container.sync_fd is not None
         try:
@@ -230,14 +292,23 @@ class Containerizer(ContainerizerRecovery, Process):
         return self.destroy(container.container_id).then(lambda _: failed)
 
     def _launch_request(self, container: Container, infos: list[ContainerLaunchInfo]) -> LaunchRequest:
-        parent_pid = None
+        parent_pid, parent = None, None
         if container.container_id.HasField("parent"):
             parent = self._containers.get(container_key(container.container_id.parent))
             parent_pid = parent.pid if parent is not None else None
-        return build_launch_request(
+        request = build_launch_request(
             container.container_id, container.config, infos,
             paths.container_status_path(self._flags.runtime_dir, container.container_id),
-            io_name=container.io_name, parent_pid=parent_pid)
+            io_name=container.io_name, parent_pid=parent_pid,
+            sandbox_directory=self._flags.sandbox_directory)
+        if (container.config.container_class == ContainerClass.DEBUG and parent is not None
+                and parent.config.rootfs):
+            # A debug session lives in its parent's root filesystem: it starts
+            # where its parent did and finds the sandbox where its parent does.
+            request.cwd = parent.cwd or self._flags.sandbox_directory
+            request.env["MESOS_SANDBOX"] = parent.sandbox_env or self._flags.sandbox_directory
+        container.cwd, container.sandbox_env = request.cwd, request.env.get("MESOS_SANDBOX")
+        return request
 
     # =============================================================== destroy
     def destroy(self, container_id: ContainerID) -> Future[ContainerTermination | None]:
@@ -297,7 +368,18 @@ class Containerizer(ContainerizerRecovery, Process):
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
         self._cleanup_isolators(key, container.container_id, handles).then(
+            defer(self.pid, lambda _: self._destroy_provisioned(key))).then(
             defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+
+    def _destroy_provisioned(self, key: str) -> Future[Any]:
+        """Removes the container's root filesystems, once nothing runs in them."""
+        if self._provisioner is None:
+            return Future.ready(None)
+        container = self._containers[key]
+        destroyed = dispatch(self._provisioner, Provisioner.destroy, container.container_id)
+        destroyed.on_failed(lambda message: log.error(
+            "%s: failed to destroy the provisioned root filesystems: %s", key, message))
+        return settled(destroyed)
 
     def _cleanup_isolators(self, key: str, container_id: ContainerID,
                            handles: list[IsolatorHandle]) -> Future[Any]:
@@ -467,8 +549,11 @@ class Containerizer(ContainerizerRecovery, Process):
             raise InvalidRequest("I/O switchboard server was disabled for this container")
         return container.io_name
 
-    def prune_images(self, excluded_images: Sequence[Any]) -> None:
-        """Nothing to prune: this agent has no image provisioner yet."""
+    def prune_images(self, excluded_images: Sequence[Image]) -> Future[None] | None:
+        """Removes every cached image and layer no container uses, except the excluded."""
+        if self._provisioner is None:
+            return None
+        return dispatch(self._provisioner, Provisioner.prune, list(excluded_images))
 
     # ========================================================= usage/status
     def containers(self) -> list[tuple[ContainerID, bool]]:
@@ -539,6 +624,11 @@ class Containerizer(ContainerizerRecovery, Process):
 
 
 # ==================================================================== helpers
+def _has_image(config: ContainerConfig) -> bool:
+    info = config.container_info
+    return info.HasField("mesos") and info.mesos.HasField("image")
+
+
 def _is_standalone(config: ContainerConfig) -> bool:
     return not config.HasField("executor_info")
 

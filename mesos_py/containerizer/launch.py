@@ -7,8 +7,12 @@ namespaces), so it imports only the standard library. In order:
    (`/` becomes a recursive slave), then apply the container's mounts (bind
    mounts of volumes, `/proc` of a new pid namespace...), a read-only bind
    mount being remounted read-only since the kernel ignores MS_RDONLY on the
-   first bind. Nobody else sees these mounts, so they are made while the
-   agent still isolates the container;
+   first bind. With a root filesystem (an image), the mounts are made inside
+   it in the order given (their targets are host paths below the rootfs,
+   created when missing), then paths are masked, symlinks made, and the
+   process pivots into it: the host's mounts are gone from its view. Nobody
+   else sees these mounts, so they are made while the agent still isolates
+   the container;
 2. wait on the sync pipe until the agent has checkpointed the pid and
    isolated the container (EOF: the agent gave up; exit without running).
    Without a mount namespace of its own, the mounts come only now;
@@ -46,8 +50,10 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
+MNT_DETACH = 0x2
 
 PR_SET_NAME = 15
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
@@ -57,6 +63,7 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUI
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def command_status_path(status_path: str) -> str:
@@ -111,12 +118,75 @@ def setup_filesystem(request: dict[str, Any]) -> None:
     if "mnt" in request.get("clone", ()):
         # Host mounts still propagate in; ours never propagate out.
         mount(None, "/", None, MS_REC | MS_SLAVE)
-    for spec in order_mounts(list(request.get("mounts", ()))):
+    rootfs = request.get("rootfs")
+    if not rootfs:
+        for spec in order_mounts(list(request.get("mounts", ()))):
+            apply_mount(spec)
+        return
+    if "mnt" not in request.get("clone", ()):
+        raise LaunchError("A container with its own root filesystem needs a mount namespace")
+    for spec in request.get("mounts", ()):
+        if (spec.get("source") == spec["target"] and int(spec.get("flags", 0)) & MS_BIND
+                and not os.path.lexists(spec["target"])):
+            continue  # making a missing path read-only (/proc/sysrq-trigger without sysrq)
+        make_mount_point(spec)
         apply_mount(spec)
+    for target in request.get("masked_paths", ()):
+        mask_path(target)
+    for operation in request.get("file_operations", ()):
+        if operation.get("op") == "symlink":
+            _remove_quietly(operation["target"])
+            os.symlink(operation["source"], operation["target"])
+    enter_rootfs(rootfs)
+
+
+def make_mount_point(spec: dict[str, Any]) -> None:
+    """Creates a missing mount target: a file for a file, else a directory."""
+    source, target = spec.get("source"), spec["target"]
+    if os.path.lexists(target):
+        return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if source and source.startswith("/") and os.path.exists(source) \
+            and not os.path.isdir(source):
+        open(target, "a").close()
+    else:
+        os.mkdir(target)
+
+
+def mask_path(target: str) -> None:
+    """Hides a path of /proc or /sys from the container (a read-only tmpfs or /dev/null)."""
+    if os.path.isdir(target):
+        mount("tmpfs", target, "tmpfs", MS_RDONLY)
+    elif os.path.exists(target):
+        mount("/dev/null", target, None, MS_BIND)
+
+
+def enter_rootfs(rootfs: str) -> None:
+    """pivot_root into `rootfs` (a mount point) and drop the old root from view."""
+    os.chdir(rootfs)
+    # pivot_root(".", "."): the old root ends up stacked below the new one,
+    # and a lazy unmount of "." then removes it without a directory for it.
+    if _libc.syscall(SYS_PIVOT_ROOT, b".", b".") != 0:
+        errno = ctypes.get_errno()
+        raise LaunchError(f"Failed to pivot_root into '{rootfs}': {os.strerror(errno)}")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        errno = ctypes.get_errno()
+        raise LaunchError(f"Failed to detach the old root: {os.strerror(errno)}")
+    os.chdir("/")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def prepare_command(request: dict[str, Any]) -> None:
     """Working directory, rlimits, user and capabilities of the command."""
+    if request.get("rootfs") and not os.path.isdir(request["cwd"]):
+        # An image's WorkingDir may be missing from its layers (Mesos creates it).
+        os.makedirs(request["cwd"], exist_ok=True)
     os.chdir(request["cwd"])
     if request.get("rlimits"):
         apply_rlimits(request["rlimits"])

@@ -17,25 +17,40 @@ from mesos_py.containerizer.launcher import LaunchRequest
 from mesos_py.errors import InvalidRequest
 from mesos_py.linux.launch_spec import launch_request_fields
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
+                                                           ContainerFileOperation,
                                                            ContainerLaunchInfo)
 from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
 
 
 def build_launch_request(container_id: ContainerID, config: ContainerConfig,
                          infos: list[ContainerLaunchInfo], status_path: str, *,
-                         io_name: str | None, parent_pid: int | None) -> LaunchRequest:
-    command = config.command_info
+                         io_name: str | None, parent_pid: int | None,
+                         sandbox_directory: str = "/mnt/mesos/sandbox") -> LaunchRequest:
+    commands = [info.command for info in infos if info.HasField("command")]
+    if len(commands) > 1:
+        raise Failure("At most one command can be returned from isolators")
     merged = ContainerLaunchInfo()
     for info in infos:
         merged.MergeFrom(info)  # repeated fields concatenate in isolation order
-    env: dict[str, str] = {"MESOS_SANDBOX": config.directory}
+    # An isolator's command (docker/runtime's merge with the image's
+    # Entrypoint and Cmd) replaces the configured one.
+    command = commands[0] if commands else config.command_info
+    rootfs = config.rootfs or None
+    # Inside its own root filesystem the container finds its sandbox at
+    # --sandbox_directory; the host path means nothing there.
+    sandbox = sandbox_directory if rootfs else config.directory
+    env: dict[str, str] = {"MESOS_SANDBOX": sandbox}
     env.update({v.name: v.value for v in merged.environment.variables})
-    env.update({v.name: v.value for v in command.environment.variables if v.type != v.SECRET})
+    env.update({v.name: v.value for v in config.command_info.environment.variables
+                if v.type != v.SECRET})
     shell = command.shell if command.HasField("shell") else True
     if shell:
         argv, path = ["sh", "-c", command.value], "/bin/sh"
     else:
-        argv, path = list(command.arguments), command.value
+        # An empty argv cannot be exec'd: the program's name is argv[0] then.
+        argv, path = list(command.arguments) or [command.value], command.value
+    # Without a rootfs the container may not `cd` elsewhere on the host (Mesos's rule).
+    cwd = (merged.working_directory or sandbox) if rootfs else config.directory
     uid = gid = None
     groups: list[int] = []
     if config.HasField("user"):
@@ -44,7 +59,7 @@ def build_launch_request(container_id: ContainerID, config: ContainerConfig,
     clone = namespace_names(merged.clone_namespaces)
     return LaunchRequest(
         argv=argv, path=path, shell=shell, env=env,
-        cwd=merged.working_directory or config.directory,
+        cwd=cwd,
         status_path=status_path,
         stdout_path=os.path.join(config.directory, "stdout"),
         stderr_path=os.path.join(config.directory, "stderr"),
@@ -54,6 +69,12 @@ def build_launch_request(container_id: ContainerID, config: ContainerConfig,
         mounts=[{"source": m.source or None, "target": m.target, "type": m.type or None,
                  "flags": m.flags, "options": m.options or None} for m in merged.mounts],
         io=io_request(config, io_name),
+        rootfs=rootfs,
+        masked_paths=list(merged.masked_paths),
+        file_operations=[{"op": "symlink", "source": op.symlink.source,
+                          "target": op.symlink.target}
+                         for op in merged.file_operations
+                         if op.operation == ContainerFileOperation.SYMLINK],
         **launch_request_fields(merged))
 
 

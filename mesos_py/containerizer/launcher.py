@@ -54,6 +54,12 @@ class LaunchRequest:
     rlimits: list[list[int | None]] = dataclasses.field(default_factory=list)
     capabilities: dict[str, list[int] | None] | None = None
     io: dict[str, Any] | None = None  # {"tty", "rows", "columns", "name"}: a switchboard
+    # A root filesystem to pivot into once `mounts` (absolute host paths,
+    # applied in order) are made; `masked_paths` and `file_operations`
+    # ({"op": "symlink", "source", "target"}) come after the mounts.
+    rootfs: str | None = None
+    masked_paths: list[str] = dataclasses.field(default_factory=list)
+    file_operations: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 class ForkServer:

@@ -17,6 +17,7 @@ from mesos_py.isolators.base import Isolator
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
                                                            ContainerState, ContainerTermination)
 from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
+from mesos_py.provisioner.provisioner import Provisioner
 from mesos_py.slave import checkpoint, paths
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class ContainerizerRecovery:
     # Provided by the Containerizer.
     _flags: Any
     _launcher: Any
+    _provisioner: Any
     _isolators: list[Any]
     _containers: dict[str, Container]
     _terminated: dict[str, ContainerTermination]
@@ -136,8 +138,17 @@ class ContainerizerRecovery:
                                         [s for s in states if h.supports(s.container_id, True)],
                                         orphans)
                                for h in self._isolators])
-        return (recovered.then(defer(self.pid, lambda _: self._destroy_orphans(orphans)))
+        return (recovered.then(defer(self.pid, lambda _: self._recover_provisioner(orphans)))
+                .then(defer(self.pid, lambda _: self._destroy_orphans(orphans)))
                 .then(defer(self.pid, lambda _: self._watch_recovered())))
+
+    def _recover_provisioner(self, orphans: list[ContainerID]) -> Future[Any]:
+        """The provisioner keeps the rootfses of running containers and of
+        orphans (destroyed next, the normal way); it removes the others'."""
+        if self._provisioner is None:
+            return Future.ready(None)
+        known = [c.container_id for c in self._containers.values()] + list(orphans)
+        return dispatch(self._provisioner, Provisioner.recover, known)
 
     def _destroy_orphans(self, orphans: list[ContainerID]) -> Future[Any]:
         """Kills and cleans up containers no checkpoint knows, deepest first."""
@@ -150,8 +161,15 @@ class ContainerizerRecovery:
         key = container_key(orphan)
         killed = self._launcher.destroy(orphan, None)
         killed.on_failed(lambda message: log.error("%s: failed to kill orphan: %s", key, message))
-        return settled(killed).then(
-            lambda _: self._cleanup_isolators(key, orphan, list(reversed(self._isolators))))
+        return (settled(killed)
+                .then(lambda _: self._cleanup_isolators(key, orphan,
+                                                        list(reversed(self._isolators))))
+                .then(lambda _: self._destroy_orphan_rootfs(orphan)))
+
+    def _destroy_orphan_rootfs(self, orphan: ContainerID) -> Future[Any]:
+        if self._provisioner is None:
+            return Future.ready(None)
+        return settled(dispatch(self._provisioner, Provisioner.destroy, orphan))
 
     def _recover_one(self, record: Checkpointed, boot_changed: bool) -> ContainerState | None:
         key = container_key(record.container_id)

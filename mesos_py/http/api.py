@@ -41,6 +41,7 @@ CALLS: dict[int, Callable[..., Any]] = {
     Call.WAIT_NESTED_CONTAINER: Slave.wait_nested_container,
     Call.KILL_NESTED_CONTAINER: Slave.kill_nested_container,
     Call.REMOVE_NESTED_CONTAINER: Slave.remove_nested_container,
+    Call.PRUNE_IMAGES: Slave.prune_images,
 }
 
 MESSAGE_CONTENT_TYPE = "Message-Content-Type"

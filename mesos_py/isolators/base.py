@@ -51,8 +51,8 @@ class Isolator(Process):
     def recover(self, states: list[ContainerState], orphans: list[ContainerID]) -> None:
         """Rebuilds per-container state after an agent restart."""
 
-    def prepare(self, container_id: ContainerID,
-                config: ContainerConfig) -> ContainerLaunchInfo | None:
+    def prepare(self, container_id: ContainerID, config: ContainerConfig,
+                ) -> ContainerLaunchInfo | None | Future[ContainerLaunchInfo | None]:
         """Returns what the launch must apply (env, namespaces, mounts...)."""
         return None
 

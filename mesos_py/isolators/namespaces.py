@@ -48,6 +48,8 @@ class NamespacesPidIsolator(Isolator):
         elif not container_id.HasField("parent"):
             raise InvalidRequest("Sharing agent pid namespace with top-level container "
                                  "is not allowed")
+        if config.rootfs:
+            return info  # filesystem/linux mounts the rootfs's /proc
         # A /proc of the container's pid namespace (its own, or its parent's
         # when shared): the host's would not show it, and `ps` would fail.
         info.mounts.append(ContainerMountInfo(

@@ -1,13 +1,13 @@
-"""filesystem/linux, filesystem/shared, volume/host_path, volume/sandbox_path.
+"""filesystem/shared, volume/host_path, volume/sandbox_path.
 
-Without an image the container keeps the host's root filesystem, seen through
-a mount namespace of its own, and ContainerInfo volumes are bind-mounted into
-it (read-only ones remounted read-only by the launch helper). The rules are
-Mesos 1.11's:
+ContainerInfo volumes are bind-mounted into the container's mount namespace
+(read-only ones remounted read-only by the launch helper): into its image's
+root filesystem if it has one, else into the host's as the container sees
+it. The rules are Mesos 1.11's:
 
 - volume/host_path: `host_path` (absolute) or a HOST_PATH source; an absolute
-  `container_path` must already exist on the host, a relative one is created
-  in the sandbox.
+  `container_path` goes into the rootfs (created), or, without an image,
+  must already exist on the host; a relative one is created in the sandbox.
 - volume/sandbox_path: a relative `host_path` or a SANDBOX_PATH source: a
   directory of the container's sandbox (SELF, mounted at an absolute
   `container_path`) or of its parent's (PARENT, nested containers only).
@@ -23,6 +23,7 @@ from typing import ClassVar
 
 from mesos_py.errors import InvalidRequest
 from mesos_py.isolators.base import Isolator
+from mesos_py.isolators.linux_filesystem import sandbox_directory, volume_mount_point
 from mesos_py.isolators.namespaces import CLONE_NEWNS
 from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, ContainerConfig,
                                                            ContainerLaunchInfo, ContainerMountInfo)
@@ -42,15 +43,6 @@ def _container_info(config: ContainerConfig) -> ContainerInfo | None:
 def _bind(source: str, target: str, read_only: bool) -> ContainerMountInfo:
     return ContainerMountInfo(source=source, target=target,
                               flags=MS_BIND | MS_REC | (MS_RDONLY if read_only else 0))
-
-
-def _make_mount_point(source: str, target: str) -> None:
-    """A directory for a directory, an empty file for a file."""
-    if os.path.isdir(source):
-        os.makedirs(target, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        open(target, "a").close()
 
 
 class _VolumeIsolator(Isolator):
@@ -95,14 +87,8 @@ class HostPathVolumeIsolator(_VolumeIsolator):
             raise InvalidRequest("HOST_PATH volume is not supported for DEBUG containers")
         if not os.path.exists(host_path):
             raise InvalidRequest(f"Path '{host_path}' in HOST_PATH volume does not exist")
-        if os.path.isabs(volume.container_path):
-            target = volume.container_path
-            if not os.path.exists(target):
-                raise InvalidRequest(f"Mount point '{target}' is an absolute path. It must "
-                                     "exist if the container shares the host filesystem")
-        else:
-            target = os.path.join(config.directory, volume.container_path)
-            _make_mount_point(host_path, target)
+        target = volume_mount_point(config, volume.container_path,
+                                    sandbox_directory(self.flags), os.path.isdir(host_path))
         if host_path == target:
             return None
         return _bind(host_path, target, volume.mode == Volume.RO)
@@ -155,14 +141,8 @@ class SandboxPathVolumeIsolator(_VolumeIsolator):
             os.makedirs(source)
             owner = os.stat(root)
             os.chown(source, owner.st_uid, owner.st_gid)
-        if os.path.isabs(volume.container_path):
-            target = volume.container_path
-            if not os.path.exists(target):
-                raise InvalidRequest(f"Mount point '{target}' is an absolute path. It must "
-                                     "exist if the container shares the host filesystem")
-        else:
-            target = os.path.join(config.directory, volume.container_path)
-            _make_mount_point(source, target)
+        target = volume_mount_point(config, volume.container_path,
+                                    sandbox_directory(self.flags), os.path.isdir(source))
         return _bind(source, target, volume.mode == Volume.RO)
 
 
@@ -223,31 +203,6 @@ class SharedFilesystemIsolator(Isolator):
             os.chmod(host_path, model.st_mode & 0o7777)
             os.chown(host_path, model.st_uid, model.st_gid)
         return _bind(host_path, volume.container_path, volume.mode == Volume.RO)
-
-
-class LinuxFilesystemIsolator(Isolator):
-    """filesystem/linux without images: the host's root, in a private mount namespace."""
-
-    NAME = "filesystem/linux"
-    SUPPORTS_NESTING: ClassVar[bool] = True
-    SUPPORTS_STANDALONE: ClassVar[bool] = True
-
-    def prepare(self, container_id: ContainerID,
-                config: ContainerConfig) -> ContainerLaunchInfo | None:
-        info = _container_info(config)
-        if info is not None and info.HasField("mesos") and info.mesos.HasField("image"):
-            image_type = info.mesos.image.Type.Name(info.mesos.image.type)
-            raise InvalidRequest(f"Unsupported container image type: {image_type}")
-        launch_info = ContainerLaunchInfo()
-        if config.container_class == ContainerClass.DEBUG:
-            # A debug session sees its parent's filesystem.
-            if info is not None and len(info.volumes):
-                raise InvalidRequest("Volumes not supported for DEBUG containers")
-            launch_info.enter_namespaces.append(CLONE_NEWNS)
-        else:
-            launch_info.clone_namespaces.append(CLONE_NEWNS)
-        launch_info.working_directory = config.directory
-        return launch_info
 
 
 def _key(container_id: ContainerID) -> str:

@@ -211,6 +211,13 @@ class Slave(Process):
         return dispatch(self._containerizer, Containerizer.remove,
                         call.remove_nested_container.container_id).then(lambda _: None)
 
+    # ================================================================ images
+    def prune_images(self, call: agent_pb2.Call) -> Future[None]:
+        """Removes every cached image no container uses, but the excluded ones."""
+        excluded = list(call.prune_images.excluded_images)
+        return dispatch(self._containerizer, Containerizer.prune_images, excluded).then(
+            lambda _: None)
+
 
 def _launch_failure(launch: Future[Any]) -> Any:
     # A launch failure is almost always caused by the request: Mesos answers

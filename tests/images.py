@@ -1,0 +1,308 @@
+"""The test images of ../shared/tools/images, and variants of them made in tests.
+
+`make-images` builds them once per machine into $MESOS_PY_IMAGES
+(/tmp/mesos-py-images); a second run takes well under a second. Variants
+(another Entrypoint/Cmd, a corrupt layer) are docker archives written next
+to a test's own files, reusing the real layers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import http.server
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+from tests.agent import ROOT, free_port
+
+TOOLS = os.path.normpath(os.path.join(ROOT, "..", "shared", "tools", "images"))
+if not os.path.isdir(TOOLS):  # a worktree beside the main checkout
+    TOOLS = "/work/shared/tools/images"
+IMAGES = os.environ.get("MESOS_PY_IMAGES", "/tmp/mesos-py-images")
+REGISTRY = "127.0.0.1:5000"
+
+
+def make_images() -> dict[str, Any]:
+    subprocess.run([os.path.join(TOOLS, "make-images"), IMAGES], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    with open(os.path.join(IMAGES, "IMAGE-INFO.json")) as info:
+        return dict(json.load(info))
+
+
+def docker_image(name: str, **extra: Any) -> dict[str, Any]:
+    """A ContainerInfo (JSON) for a Docker image."""
+    image: dict[str, Any] = {"type": "DOCKER", "docker": {"name": name}}
+    image.update(extra)
+    return {"type": "MESOS", "mesos": {"image": image}}
+
+
+def appc_image(name: str, labels: dict[str, str] | None = None,
+               image_id: str | None = None) -> dict[str, Any]:
+    appc: dict[str, Any] = {"name": name}
+    if labels:
+        appc["labels"] = {"labels": [{"key": k, "value": v} for k, v in labels.items()]}
+    if image_id:
+        appc["id"] = image_id
+    return {"type": "MESOS", "mesos": {"image": {"type": "APPC", "appc": appc}}}
+
+
+def _members(path: str) -> dict[str, bytes]:
+    with tarfile.open(path) as archive:
+        out = {}
+        for member in archive.getmembers():
+            if member.isfile():
+                source = archive.extractfile(member)
+                assert source is not None
+                out[member.name] = source.read()
+        return out
+
+
+def _write_archive(path: str, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w") as archive:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def derive_archive(directory: str, name: str, tag: str = "latest",
+                   config: dict[str, Any] | None = None,
+                   corrupt_layer: int | None = None,
+                   extra_layer: dict[str, bytes] | None = None) -> str:
+    """A docker archive `directory/<name>:<tag>.tar` with busybox's layers and
+    its config changed by `config` (keys of the runtime config; None deletes),
+    or with one layer's content changed (its diff id no longer matches), or
+    with a third layer holding the files `extra_layer`."""
+    files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
+    manifest = json.loads(files["manifest.json"])
+    entry = manifest[0]
+    image_config = json.loads(files[entry["Config"]])
+    if extra_layer is not None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as layer:
+            for path, data in sorted(extra_layer.items()):
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), 0o644
+                layer.addfile(info, io.BytesIO(data))
+        layer_bytes = buffer.getvalue()
+        diff_id = hashlib.sha256(layer_bytes).hexdigest()
+        files[f"{diff_id}/layer.tar"] = layer_bytes
+        entry["Layers"].append(f"{diff_id}/layer.tar")
+        image_config["rootfs"]["diff_ids"].append(f"sha256:{diff_id}")
+    for key, value in (config or {}).items():
+        if value is None:
+            image_config["config"].pop(key, None)
+        else:
+            image_config["config"][key] = value
+    if corrupt_layer is not None:
+        layer_name = entry["Layers"][corrupt_layer]
+        data = bytearray(files[layer_name])
+        index = data.index(b"hello from layer 2") if b"hello from layer 2" in data else 600
+        data[index] ^= 0x20
+        files[layer_name] = bytes(data)
+    config_bytes = json.dumps(image_config, sort_keys=True).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    del files[entry["Config"]]
+    files[config_name] = config_bytes
+    entry["Config"] = config_name
+    entry["RepoTags"] = [f"{name}:{tag}"]
+    files["manifest.json"] = json.dumps(manifest).encode()
+    files.pop("repositories", None)
+    path = os.path.join(directory, f"{name}:{tag}.tar")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write_archive(path, files)
+    return path
+
+
+def copy_oci_layout(directory: str, name: str = "busybox", corrupt_blob: str | None = None) -> str:
+    """A copy of the OCI layout at `directory/<name>`; optionally one blob changed."""
+    target = os.path.join(directory, name)
+    shutil.copytree(os.path.join(IMAGES, "oci", "busybox"), target)
+    if corrupt_blob is not None:
+        path = os.path.join(target, "blobs", "sha256", corrupt_blob.partition(":")[2])
+        data = bytearray(open(path, "rb").read())
+        data[len(data) // 2] ^= 0xFF
+        with open(path, "wb") as out:
+            out.write(bytes(data))
+    return target
+
+
+class Registry:
+    """A real Docker registry (distribution) started by the images tools.
+
+    The default one serves 127.0.0.1:5000; `Registry(private=True)` starts
+    another on a free port with its own storage (a test may then damage its blobs).
+    """
+
+    def __init__(self, state_dir: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.address = REGISTRY if state_dir is None else f"127.0.0.1:{free_port()}"
+        self.env = dict(os.environ, MESOS_PY_IMAGES=IMAGES)
+        if state_dir is not None:
+            self.env.update(MESOS_PY_REGISTRY_DIR=state_dir, MESOS_PY_REGISTRY_ADDR=self.address)
+
+    def start(self) -> "Registry":
+        subprocess.run([os.path.join(TOOLS, "start-registry"), IMAGES], env=self.env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=600)
+        return self
+
+    def stop(self) -> None:
+        # The test session is a child subreaper: the registry, orphaned by
+        # start-registry, is our child, and stays a zombie (alive to
+        # stop-registry's `kill -0`) until reaped here.
+        state = self.state_dir or os.environ.get("MESOS_PY_REGISTRY_DIR", "/tmp/mesos-py-registry")
+        try:
+            pid = int(open(os.path.join(state, "registry.pid")).read())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pid = 0
+        deadline = time.monotonic() + 10
+        while pid and time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+            time.sleep(0.02)
+        subprocess.run([os.path.join(TOOLS, "stop-registry")], env=self.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    def blob_path(self, digest: str) -> str:
+        assert self.state_dir is not None
+        hex_digest = digest.partition(":")[2]
+        return os.path.join(self.state_dir, "data", "docker", "registry", "v2", "blobs",
+                            "sha256", hex_digest[:2], hex_digest, "data")
+
+
+class TokenAuthRegistry:
+    """A real registry (distribution) demanding tokens, serving the main
+    registry's storage read-only, and a token server (the token flow of
+    https://docs.docker.com/registry/spec/auth/token/) that signs JWTs with
+    a key made by openssl. Only `username:password` gets a token."""
+
+    SERVICE, ISSUER = "mesos-py-registry", "mesos-py-test"
+
+    def __init__(self, directory: str, username: str, password: str,
+                 storage: str = "/tmp/mesos-py-registry/data") -> None:
+        self.directory, self.storage = directory, storage
+        self.expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.address = f"127.0.0.1:{free_port()}"
+        self.requests: list[tuple[str, str | None]] = []  # (query, Authorization)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> "TokenAuthRegistry":
+        os.makedirs(self.directory, exist_ok=True)
+        self.key, self.cert = (os.path.join(self.directory, n) for n in ("key.pem", "cert.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mesos-py-token", "-keyout", self.key, "-out", self.cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self._x5c = base64.b64encode(der).decode()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        config = os.path.join(self.directory, "config.yml")
+        with open(config, "w") as out:
+            out.write(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {self.storage}
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: {self.address}
+  secret: mesos-py-token-test
+auth:
+  token:
+    realm: {realm}
+    service: {self.SERVICE}
+    issuer: {self.ISSUER}
+    rootcertbundle: {self.cert}
+""")
+        log = open(os.path.join(self.directory, "registry.log"), "wb")
+        self._process = subprocess.Popen(["docker-registry", "serve", config], stdout=log,
+                                         stderr=log)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection(self.address, timeout=2)
+                connection.request("GET", "/v2/")
+                if connection.getresponse().status == 401:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the token-auth registry did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _token(self, scope: str) -> str:
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        now = int(time.time())
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":")
+            access = [{"type": kind, "name": name, "actions": actions.split(",")}]
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
+        claims = {"iss": self.ISSUER, "sub": "tester", "aud": self.SERVICE, "exp": now + 600,
+                  "nbf": now - 60, "iat": now, "jti": f"t{now}", "access": access}
+        payload = (b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode()))
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.key],
+                                   input=payload.encode(), check=True,
+                                   capture_output=True).stdout
+        return payload + "." + b64(signature)
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                query = urllib.parse.urlsplit(self.path).query
+                authorization = self.headers.get("Authorization")
+                outer.requests.append((query, authorization))
+                params = dict(urllib.parse.parse_qsl(query))
+                if authorization != outer.expected:
+                    body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
+                                                   "message": "bad credentials"}]}).encode()
+                    self.send_response(401)
+                else:
+                    body = json.dumps({"token": outer._token(params.get("scope", ""))}).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
