@@ -88,6 +88,8 @@ class Agent:
         for warning in flags.warnings:
             log.warning("%s", warning)
         self._prepare_directories()
+        advertised_ip = flags.advertise_ip or flags.ip or _advertised_ip()
+        facts = self._probe(advertised_ip)
         host = flags.ip or "0.0.0.0"
         try:
             sockets = server.bind(host, flags.port)
@@ -95,9 +97,7 @@ class Agent:
             raise StartupError(f"Failed to bind to {host}:{flags.port} (--ip/--port): "
                                f"{error.strerror}")
         port = sockets[0].getsockname()[1]
-        advertised = (flags.advertise_ip or flags.ip or _advertised_ip(),
-                      flags.advertise_port or port)
-        facts = self._probe(advertised[0])
+        advertised = (advertised_ip, flags.advertise_port or port)
         self.runtime = runtime = Runtime(host=advertised[0], port=advertised[1])
         try:
             self.isolators = create_isolators(runtime, isolation, flags)
@@ -167,7 +167,13 @@ class Agent:
                 except OSError:
                     log.warning("Failed to look up the hostname of %s; using the address",
                                 advertised_ip)
-        return _Facts(resources, attributes, master, hostname)
+        master_hostname = ""
+        if master is not None:
+            try:
+                master_hostname = socket.gethostbyaddr(master.host)[0]
+            except OSError:
+                master_hostname = master.host
+        return _Facts(resources, attributes, master, hostname, master_hostname)
 
     def _spawn_services(self, runtime: Runtime, facts: "_Facts", port: int) -> SlaveServices:
         flags = self.flags
@@ -178,7 +184,7 @@ class Agent:
         files = runtime.spawn(Files, name="files")
         return SlaveServices(status_updates, gc, files, facts.master, facts.hostname, port,
                              facts.resources, facts.attributes, self._exit,
-                             os.environ.get("PYTHONPATH"))
+                             facts.master_hostname, os.environ.get("PYTHONPATH"))
 
     def _exit(self, code: int) -> None:
         """The Slave ended the agent (a master's ShutdownMessage)."""
@@ -241,6 +247,7 @@ class _Facts:
     attributes: list[mesos_pb2.Attribute]
     master: UPID | None
     hostname: str
+    master_hostname: str
 
 
 def _advertised_ip() -> str:

@@ -280,15 +280,16 @@ class _Scheduler:
         return lambda *args, **kwargs: None
 
 
-def task(task_id: str, agent_id: str, command: str | dict[str, Any], cpus: float = 0.1,
+def task(task_id: str, agent_id: str, command: str | dict[str, Any] | None, cpus: float = 0.1,
          mem: float = 32, **extra: Any) -> dict[str, Any]:
     """A TaskInfo dict for pymesos."""
     info: dict[str, Any] = {
         "task_id": {"value": task_id}, "agent_id": {"value": agent_id}, "name": task_id,
         "resources": [scalar("cpus", cpus), scalar("mem", mem)],
-        "command": command if isinstance(command, dict) else {"value": command}}
+        "command": (command if isinstance(command, dict) or command is None
+                    else {"value": command})}
     info.update(extra)
-    return info
+    return {key: value for key, value in info.items() if value is not None}
 
 
 def new_id(prefix: str) -> str:

@@ -76,7 +76,8 @@ class SlaveBase(Process):
         self.info = agent_info(services.hostname, services.port, services.resources,
                                services.attributes)
         self._master = services.master
-        self._master_hostname = services.master.host if services.master is not None else ""
+        self._master_hostname = services.master_hostname or (
+            services.master.host if services.master is not None else "")
         self._frameworks = {}
         self._completed_frameworks = collections.OrderedDict()
         self._registration_timer = None

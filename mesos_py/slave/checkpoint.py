@@ -38,9 +38,14 @@ def write_atomic(path: str, data: bytes) -> None:
     _fsync_directory(directory)
 
 
-def checkpoint_message(path: str, message: Message) -> None:
+def framed(message: Message) -> bytes:
+    """One record: the length header, then the serialized message."""
     payload = message.SerializeToString()
-    write_atomic(path, _LENGTH.pack(len(payload)) + payload)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def checkpoint_message(path: str, message: Message) -> None:
+    write_atomic(path, framed(message))
 
 
 def checkpoint_text(path: str, text: str) -> None:
@@ -92,12 +97,12 @@ def append_record(path: str, message: Message) -> None:
     A crash mid-append leaves a truncated last record, which `read_records`
     drops.
     """
-    payload = message.SerializeToString()
+    record = framed(message)
     created = not os.path.exists(path)
     if created:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "ab") as out:
-        out.write(_LENGTH.pack(len(payload)) + payload)
+        out.write(record)
         out.flush()
         os.fsync(out.fileno())
     if created:

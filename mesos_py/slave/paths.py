@@ -233,6 +233,10 @@ def executor_virtual_path(framework_id: str, executor_id: str) -> str:
     return f"/frameworks/{framework_id}/executors/{executor_id}/runs/{LATEST}"
 
 
+def resources_info_path(work_dir: str) -> str:
+    return os.path.join(meta_dir(work_dir), "resources", "resources.info")
+
+
 def gc_schedule_path(work_dir: str) -> str:
     return os.path.join(meta_dir(work_dir), "gc", "schedule")
 

@@ -69,6 +69,7 @@ class MasterLink(SlaveBase):
             M.UpdateFrameworkMessage: TaskLifecycle.update_framework,
             M.StatusUpdateAcknowledgementMessage: StatusUpdates.status_update_acknowledgement,
             M.FrameworkToExecutorMessage: StatusUpdates.framework_to_executor,
+            M.CheckpointResourcesMessage: MasterLink.checkpoint_resources,
         })
 
     # ============================================================ detection
@@ -265,6 +266,25 @@ class MasterLink(SlaveBase):
             return
         log.warning("Master disconnected! Re-registering when it answers again")
         self._detected()
+
+    def checkpoint_resources(self, sender: UPID,
+                             message: messages_pb2.CheckpointResourcesMessage) -> None:
+        """The master's view of this agent's dynamic reservations and volumes.
+
+        Checkpointed as Mesos does (`meta/resources/resources.info`); applying
+        them (creating persistent volumes) is not supported yet.
+        """
+        if sender != self._master:
+            log.warning("Ignoring checkpoint resources message from %s because it is not "
+                        "from the registered master: %s", sender, self._master)
+            return
+        path = paths.resources_info_path(self._flags.work_dir)
+        data = b"".join(checkpoint.framed(resource) for resource in message.resources)
+        checkpoint.write_atomic(path, data)
+        if len(message.resources):
+            log.warning("Checkpointed %d resource(s) from the master; dynamic reservations and "
+                        "persistent volumes are not applied by this agent yet",
+                        len(message.resources))
 
     # ============================================================== shutdown
     def shutdown(self, sender: UPID, message: messages_pb2.ShutdownMessage) -> None:

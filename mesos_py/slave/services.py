@@ -29,5 +29,6 @@ class SlaveServices:
     resources: list[mesos_pb2.Resource]
     attributes: list[mesos_pb2.Attribute]
     exit: Callable[[int], None]
+    master_hostname: str = ""
     # The built-in executors run with the agent's own Python and import path.
     python_path: str | None = None

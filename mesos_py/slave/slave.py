@@ -119,6 +119,7 @@ class Slave(MasterLink, TaskLifecycle, StatusUpdates, ExecutorApi, Recovery, Vie
                 if status.is_failed() and usage.is_failed():
                     continue  # destroyed while we were asking
                 entry = response.get_containers.containers.add()
+                self._describe_executor_container(entry, container_id)
                 entry.container_id.CopyFrom(container_id)
                 if status.is_ready():
                     entry.container_status.CopyFrom(status.value())

@@ -292,6 +292,17 @@ class Views(SlaveBase):
 
         return await_all([usage for _, _, usage in entries]).then(build)
 
+    def _describe_executor_container(self, entry: Any,
+                                     container_id: mesos_pb2.ContainerID) -> None:
+        """GET_CONTAINERS names the framework and executor of an executor's container."""
+        for framework in self._frameworks.values():
+            for executor in framework.executors.values():
+                if executor.container_id == container_id:
+                    entry.framework_id.value = framework.id
+                    entry.executor_id.value = executor.id
+                    entry.executor_name = executor.info.name
+                    return
+
     # ================================================================ files
     def list_files(self, call: agent_pb2.Call) -> Future[agent_pb2.Response]:
         def build(result: list[FileInfo] | FilesError) -> agent_pb2.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -62,6 +63,10 @@ def test_agent_reregisters_with_a_restarted_master(make_master, make_agent):
 def test_agent_keeps_its_id_across_restarts(master, make_agent):
     agent = make_agent([f"--master={master.address}"])
     first = wait_for(lambda: master.agent(agent.port), what="registration")["id"]
+    # The id is checkpointed right after the master's answer.
+    latest = os.path.join(agent.work_dir, "meta", "slaves", "latest")
+    wait_for(lambda: os.path.exists(os.path.join(latest, "slave.info")), what="slave.info")
+    assert os.readlink(latest) == first
     agent.kill(signal.SIGKILL)
     agent.start()
     wait_for(lambda: "Re-registered with master" in agent.log(), what="re-registration")
