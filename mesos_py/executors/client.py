@@ -169,7 +169,9 @@ class ExecutorDriver:
                 self._inbox.put(("lost", reason))
                 return
             time.sleep(backoff)
-            backoff = min(backoff * 2, max(self.backoff_max, 0.05))
+            # Half the agent's re-registration timeout at most: a restarted
+            # agent must see us back before it gives up on us.
+            backoff = min(backoff * 2, max(self.backoff_max / 2, 0.05))
 
     def _read_events(self, call: dict[str, Any], on_open: Callable[[], None]) -> None:
         connection = http.client.HTTPConnection(*self.agent, timeout=10)

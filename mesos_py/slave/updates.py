@@ -110,6 +110,13 @@ class StatusUpdates(SlaveBase):
             log.warning("Ignoring container status update for framework %s for a "
                         "non-existent executor", update.framework_id.value)
             return
+        task = executor.launched_tasks.get(update.status.task_id.value) or \
+            executor.terminated_tasks.get(update.status.task_id.value)
+        if task is not None and any(s.uuid == update.uuid for s in task.statuses):
+            # Replayed by a re-subscribing executor: already applied and
+            # checkpointed (recovered from the log): only the executor's ACK is due.
+            self._acknowledge_executor(update, sender)
+            return
         error = executor.update_task_state(update.status)
         if error is not None:
             log.error("%s: failed to update the task state to %s: %s",
