@@ -47,6 +47,10 @@ def pymesos_available() -> bool:
     return True
 
 
+TERMINAL = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR",
+                      "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"})
+
+
 class MesosMaster:
     def __init__(self, port: int | None = None, **flags: str) -> None:
         assert MASTER_TOOL is not None
@@ -166,7 +170,8 @@ class TestFramework:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"timed out after {timeout}s waiting for {what}; "
-                                       f"updates: {self.states()}; errors: {self.errors}")
+                                       f"updates: {self.states()}; errors: {self.errors}; "
+                                       f"last: {self.updates[-1:]}")
                 self.lock.wait(min(remaining, 0.5))
 
     def take_offer(self, agent_id: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
@@ -192,21 +197,24 @@ class TestFramework:
             return [u for u in self.updates if u["task_id"]["value"] == task_id]
 
     def wait_state(self, task_id: str, state: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The first update of `task_id` in `state`; fails at once if the task
+        ends in another state instead."""
         def found() -> dict[str, Any] | None:
             for update in self.updates:
-                if update["task_id"]["value"] == task_id and update["state"] == state:
+                if update["task_id"]["value"] != task_id:
+                    continue
+                if update["state"] == state:
                     return update
+                if update["state"] in TERMINAL and state not in TERMINAL:
+                    raise AssertionError(f"task {task_id} ended instead: {update}")
             return None
 
         return dict(self.wait(found, timeout, f"{state} of task {task_id}"))
 
     def wait_terminal(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR",
-                    "TASK_DROPPED", "TASK_GONE"}
-
         def found() -> dict[str, Any] | None:
             for update in self.updates:
-                if update["task_id"]["value"] == task_id and update["state"] in terminal:
+                if update["task_id"]["value"] == task_id and update["state"] in TERMINAL:
                     return update
             return None
 

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from mesos_py.executors.checks import Checker
@@ -30,6 +31,12 @@ from mesos_py.executors.client import ExecutorDriver, Handler, setup_logging
 log = logging.getLogger("mesos_py.executor")
 
 DEFAULT_GRACE = 3.0
+# A task killed by a SIGKILL the executor did not send is reported this much
+# later: when its container hit a limit (the kernel's OOM killer), the agent
+# destroys the container meanwhile and reports the task with the limitation's
+# reason, as it does for Mesos's executor (which notices deaths on a 100ms
+# reaper tick).
+UNEXPLAINED_KILL_DELAY = 1.5
 # How long to wait for the agent to acknowledge the terminal update.
 TERMINAL_ACK_TIMEOUT = 60.0
 
@@ -61,10 +68,7 @@ def describe_exit(status: int) -> tuple[bool, str]:
     if status == 0:
         return True, "Command exited with status 0"
     if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
+        name = signal.strsignal(-status) or f"Unknown signal {-status}"
         return False, f"Command terminated with signal {name}"
     return False, f"Command exited with status {status}"
 
@@ -114,6 +118,8 @@ class CommandExecutor(Handler):
     def _wait(self) -> None:
         assert self.process is not None
         status = self.process.wait()
+        if status == -signal.SIGKILL and not self.killed:
+            time.sleep(UNEXPLAINED_KILL_DELAY)
         self.driver.post(lambda: self._exited(status))
 
     def _exited(self, status: int) -> None:

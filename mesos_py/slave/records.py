@@ -276,7 +276,7 @@ def create_task(info: mesos_pb2.TaskInfo, state: int, framework_id: str,
     task.resources.extend(info.resources)
     if info.HasField("executor"):  # as Mesos: command and group tasks name no executor
         task.executor_id.CopyFrom(info.executor.executor_id)
-    for name in ("labels", "discovery", "container", "health_check", "check", "kill_policy"):
+    for name in ("labels", "discovery", "container", "health_check", "kill_policy"):
         if info.HasField(name):  # type: ignore[arg-type]
             getattr(task, name).CopyFrom(getattr(info, name))
     if info.HasField("command") and info.command.HasField("user"):

@@ -123,8 +123,30 @@ class TaskLifecycle(SlaveBase):
                                         executor_id))
         # A directory being unscheduled must not be deleted under the new
         # task: the launch waits for the garbage collector's answer.
-        collect(unschedules).on_any(defer(self.pid, lambda _: self._run_after_unschedule(
+        collect(unschedules).on_any(defer(self.pid, lambda _: self._run_safely(
             framework_info, executor_info, tasks, group, launch_executor, generated)))
+
+    def _run_safely(self, framework_info: mesos_pb2.FrameworkInfo,
+                    executor_info: mesos_pb2.ExecutorInfo, tasks: list[mesos_pb2.TaskInfo],
+                    group: mesos_pb2.TaskGroupInfo | None, launch_executor: bool | None,
+                    generated: bool) -> None:
+        """A bug or a failing disk while launching must not leave tasks silent."""
+        try:
+            self._run_after_unschedule(framework_info, executor_info, tasks, group,
+                                       launch_executor, generated)
+        except Exception as error:
+            log.exception("%s: failed to launch", ", ".join(t.task_id.value for t in tasks))
+            framework = self._frameworks.get(framework_info.id.value)
+            if framework is None:
+                return
+            for task in tasks:
+                framework.remove_pending(task.task_id.value)
+                if framework.executor_for_task(task.task_id.value) is None:
+                    self.status_update(create_status_update(
+                        framework.id, self.info.id.value, task.task_id.value,
+                        TaskState.TASK_FAILED, SOURCE_AGENT,
+                        f"The agent failed to launch the task: {error}",
+                        Reason.REASON_CONTAINER_LAUNCH_FAILED), None)
 
     def _unschedule_paths(self, *candidates: str) -> list[Future[bool]]:
         return [dispatch(self._services.gc, GarbageCollector.unschedule, path)
