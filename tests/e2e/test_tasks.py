@@ -188,3 +188,28 @@ def test_many_tasks_each_get_their_own_executor(master, make_agent, make_framewo
     for task_id in ids:
         framework.wait_state(task_id, "TASK_FINISHED")
         assert framework.states(task_id) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
+
+
+def test_sandbox_is_garbage_collected_after_gc_delay(master, make_agent, make_framework):
+    agent, agent_id, framework = start(master, make_agent, make_framework, "--gc_delay=3secs")
+    framework.launch(framework.take_offer(agent_id), [task("t1", agent_id, "echo bye")])
+    framework.wait_state("t1", "TASK_FINISHED")
+    runs = os.path.join(agent.work_dir, "slaves", agent_id, "frameworks",
+                        framework.framework_id, "executors", "t1", "runs")
+    run = os.path.join(runs, os.readlink(os.path.join(runs, "latest")))
+    meta = os.path.join(agent.work_dir, "meta", "slaves", agent_id, "frameworks",
+                        framework.framework_id)
+    pending = wait_for(lambda: agent.request("GET", "/metrics/snapshot").json()[
+        "gc/path_removals_pending"], what="paths scheduled for gc")
+    assert pending >= 2
+    assert os.path.isdir(run) and os.path.isdir(meta)
+    wait_for(lambda: not os.path.exists(run) and not os.path.exists(meta), timeout=20,
+             what="the sandbox and checkpoints to be deleted")
+    metrics = agent.request("GET", "/metrics/snapshot").json()
+    assert metrics["gc/path_removals_succeeded"] >= 2
+    # Once deleted, the sandbox is no longer browsable.
+    fid = framework.framework_id
+    reply = read_file(agent, f"/frameworks/{fid}/executors/t1/runs/latest/stdout")
+    wait_for(lambda: read_file(agent, f"/frameworks/{fid}/executors/t1/runs/latest/stdout")
+             .status == 404, what="the sandbox to be detached")
+    assert reply.status in (200, 404)
