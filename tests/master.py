@@ -145,6 +145,8 @@ class TestFramework:
         self.lock = threading.Condition()
         self.offers: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
+        # (task id, state) -> when this process received it (time.monotonic()).
+        self.received_at: dict[tuple[str, str], float] = {}
         self.messages: list[tuple[str, bytes]] = []
         self.errors: list[str] = []
         self.framework_id: str | None = None
@@ -221,8 +223,10 @@ class TestFramework:
         return dict(self.wait(found, timeout, f"a terminal state of task {task_id}"))
 
     # -------------------------------------------------------------- actions
-    def launch(self, offer: dict[str, Any], tasks: Iterable[dict[str, Any]]) -> None:
-        self.driver.launchTasks(offer["id"], list(tasks))
+    def launch(self, offer: dict[str, Any], tasks: Iterable[dict[str, Any]],
+               refuse_seconds: float | None = None) -> None:
+        filters = None if refuse_seconds is None else {"refuse_seconds": refuse_seconds}
+        self.driver.launchTasks(offer["id"], list(tasks), filters)
 
     def launch_group(self, offer: dict[str, Any], executor: dict[str, Any],
                      tasks: list[dict[str, Any]]) -> None:
@@ -272,7 +276,14 @@ class _Scheduler:
         self._record(lambda: self.owner.offers.extend(offers))
 
     def statusUpdate(self, driver: Any, update: Any) -> None:
-        self._record(lambda: self.owner.updates.append(update))
+        now = time.monotonic()
+
+        def add() -> None:
+            self.owner.updates.append(update)
+            self.owner.received_at.setdefault((update["task_id"]["value"], update["state"]),
+                                              now)
+
+        self._record(add)
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: Any) -> None:
         def add() -> None:

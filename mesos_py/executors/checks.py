@@ -20,16 +20,13 @@ TCP success) each time it changes, with REASON_TASK_CHECK_STATUS_UPDATED.
 
 from __future__ import annotations
 
-import http.client
-import logging
 import socket
-import ssl
 import subprocess
 import threading
 import time
 from typing import Any, Callable
 
-log = logging.getLogger("mesos_py.executor")
+from mesos_py.executors.http import Connection, log
 
 RunCommand = Callable[[dict[str, Any], float], "int | None"]
 
@@ -57,20 +54,32 @@ def http_status(spec: dict[str, Any], timeout: float) -> int | None:
     scheme = spec.get("scheme", "http")
     port = int(spec["port"])
     path = spec.get("path", "/") or "/"
+    if scheme == "https":
+        return _https_status(port, path, timeout)
+    connection = Connection("127.0.0.1", port, timeout=timeout)
     try:
-        if scheme == "https":
-            context = ssl._create_unverified_context()
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", port, timeout=timeout, context=context)
-        else:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            connection.request("GET", path)
-            return connection.getresponse().status
-        finally:
-            connection.close()
+        response = connection.request("GET", path)
+        response.read()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def _https_status(port: int, path: str, timeout: float) -> int | None:
+    import http.client  # rare: not paid by every executor's start-up
+    import ssl
+
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                             context=ssl._create_unverified_context())
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
     except (OSError, http.client.HTTPException):
         return None
+    finally:
+        connection.close()
 
 
 def tcp_open(spec: dict[str, Any], timeout: float) -> bool:

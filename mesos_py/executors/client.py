@@ -18,19 +18,15 @@ whatever the executor posts itself (`post`): no locking in executors.
 
 from __future__ import annotations
 
-import base64
-import http.client
+import binascii
 import json
-import logging
 import os
 import queue
-import socket
 import threading
 import time
-import uuid
 from typing import Any, Callable
 
-log = logging.getLogger("mesos_py.executor")
+from mesos_py.executors.http import Connection, log
 
 API = "/api/v1/executor"
 DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "secs": 1.0, "mins": 60.0,
@@ -50,10 +46,8 @@ def parse_duration(text: str, default: float) -> float:
 
 
 def setup_logging(name: str) -> None:
-    """Log lines to stderr (the sandbox's `stderr`), glog-like."""
-    logging.basicConfig(level=logging.INFO, stream=None,
-                        format=f"%(levelname).1s%(asctime)s {name} %(message)s",
-                        datefmt="%m%d %H:%M:%S")
+    """Log lines go to stderr (the sandbox's `stderr`), glog-like."""
+    log.name = name
 
 
 class Handler:
@@ -98,7 +92,7 @@ class ExecutorDriver:
         self.framework_info: dict[str, Any] = {}
         self.executor_info: dict[str, Any] = {}
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: Connection | None = None
         self._send_lock = threading.Lock()
         self._stopping = False
         self._subscribed = False
@@ -156,7 +150,7 @@ class ExecutorDriver:
                     self._inbox.put(("lost", f"subscription refused: {error}"))
                     return
                 reason = str(error)
-            except (OSError, http.client.HTTPException, ValueError) as error:
+            except (OSError, ValueError) as error:
                 reason = f"{type(error).__name__}: {error}"
             if self._subscribed:
                 subscribed = True
@@ -174,19 +168,19 @@ class ExecutorDriver:
             backoff = min(backoff * 2, max(self.backoff_max / 2, 0.05))
 
     def _read_events(self, call: dict[str, Any], on_open: Callable[[], None]) -> None:
-        connection = http.client.HTTPConnection(*self.agent, timeout=10)
+        connection = Connection(*self.agent, timeout=10)
         try:
-            connection.request("POST", API, body=json.dumps(call).encode(), headers={
+            response = connection.request("POST", API, json.dumps(call).encode(), {
                 "Content-Type": "application/json", "Accept": "application/json"})
-            response = connection.getresponse()
             if response.status != 200:
                 raise _Refused(response.status, response.read().decode(errors="replace"))
+            assert connection.sock is not None
             connection.sock.settimeout(None)  # heartbeats keep it alive
             self._subscribed = True
             on_open()
             buffer = b""
             while True:
-                chunk = response.read1(65536)
+                chunk = response.read1()
                 if not chunk:
                     return
                 buffer += chunk
@@ -242,7 +236,7 @@ class ExecutorDriver:
                 self.unacked_tasks.pop(task_id, None)
             self.handler.acknowledged(task_id, acked["uuid"])
         elif kind == "MESSAGE":
-            self.handler.message(base64.b64decode(event["message"]["data"]))
+            self.handler.message(binascii.a2b_base64(event["message"]["data"]))
         elif kind == "SHUTDOWN":
             self.handler.shutdown()
         elif kind == "ERROR":
@@ -252,7 +246,7 @@ class ExecutorDriver:
     def update(self, status: dict[str, Any]) -> str:
         """Sends a TaskStatus (uuid, timestamp and source are filled in)."""
         status = dict(status)
-        status.setdefault("uuid", base64.b64encode(uuid.uuid4().bytes).decode())
+        status.setdefault("uuid", b64(new_uuid()))
         status.setdefault("timestamp", time.time())
         status["source"] = "SOURCE_EXECUTOR"
         status["executor_id"] = {"value": self.executor_id}
@@ -263,7 +257,7 @@ class ExecutorDriver:
         return str(status["uuid"])
 
     def send_message(self, data: bytes) -> None:
-        self._call({"type": "MESSAGE", "message": {"data": base64.b64encode(data).decode()}})
+        self._call({"type": "MESSAGE", "message": {"data": b64(data)}})
 
     def _call(self, call: dict[str, Any]) -> bool:
         """POSTs one call; False if the agent could not be reached (updates are
@@ -275,16 +269,15 @@ class ExecutorDriver:
             for attempt in range(2):
                 try:
                     if self._connection is None:
-                        self._connection = http.client.HTTPConnection(*self.agent, timeout=30)
-                    self._connection.request("POST", API, body=body, headers={
+                        self._connection = Connection(*self.agent, timeout=30)
+                    response = self._connection.request("POST", API, body, {
                         "Content-Type": "application/json"})
-                    response = self._connection.getresponse()
                     text = response.read()
                     if response.status != 202:
                         log.error("The agent refused %s: %d %s", call["type"], response.status,
                                   text.decode(errors="replace"))
                     return response.status == 202
-                except (OSError, http.client.HTTPException) as error:
+                except (OSError, ValueError) as error:
                     if self._connection is not None:
                         self._connection.close()
                     self._connection = None
@@ -295,11 +288,10 @@ class ExecutorDriver:
     # ======================================================= agent API
     def agent_call(self, call: dict[str, Any], timeout: float | None = 30.0) -> Any:
         """A call to the agent's operator API (`/api/v1`), for nested containers."""
-        connection = http.client.HTTPConnection(*self.agent, timeout=timeout)
+        connection = Connection(*self.agent, timeout=timeout)
         try:
-            connection.request("POST", "/api/v1", body=json.dumps(call).encode(), headers={
+            response = connection.request("POST", "/api/v1", json.dumps(call).encode(), {
                 "Content-Type": "application/json", "Accept": "application/json"})
-            response = connection.getresponse()
             body = response.read()
             if response.status not in (200, 202):
                 raise _Refused(response.status, body.decode(errors="replace"))
@@ -317,5 +309,14 @@ class _Refused(ValueError):
 AgentError = _Refused
 
 
-def hostname() -> str:
-    return socket.gethostname()
+def b64(data: bytes) -> str:
+    """Base64 as Mesos's JSON writes bytes (without `base64`'s import cost)."""
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
+def new_uuid() -> bytes:
+    """16 random bytes as a version 4 UUID (without importing `uuid`)."""
+    data = bytearray(os.urandom(16))
+    data[6] = (data[6] & 0x0F) | 0x40
+    data[8] = (data[8] & 0x3F) | 0x80
+    return bytes(data)

@@ -15,7 +15,6 @@ A separate program: it may fork and wait as programs do.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import signal
@@ -27,8 +26,8 @@ from typing import Any
 
 from mesos_py.executors.checks import Checker
 from mesos_py.executors.client import ExecutorDriver, Handler, setup_logging
+from mesos_py.executors.http import log
 
-log = logging.getLogger("mesos_py.executor")
 
 DEFAULT_GRACE = 3.0
 # A task killed by a SIGKILL the executor did not send is reported this much

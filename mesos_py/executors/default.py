@@ -16,23 +16,28 @@ acknowledged.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 from mesos_py.executors.checks import Checker
-from mesos_py.executors.client import AgentError, ExecutorDriver, Handler, setup_logging
+from mesos_py.executors.client import (AgentError, ExecutorDriver, Handler, new_uuid,
+                                       setup_logging)
+from mesos_py.executors.http import log
 
-log = logging.getLogger("mesos_py.executor")
 
 DEFAULT_GRACE = 3.0
 UNEXPLAINED_KILL_DELAY = 1.5
 TERMINAL_ACK_TIMEOUT = 60.0
+
+
+def str_uuid() -> str:
+    """A container id: a UUID in its usual text form."""
+    hexed = new_uuid().hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 class Task:
@@ -76,7 +81,7 @@ class DefaultExecutor(Handler):
         if parent is None:
             log.error("No container id from SUBSCRIBED: cannot launch nested containers")
             return
-        tasks = [Task(info, {"value": str(uuid.uuid4()), "parent": parent}, ids)
+        tasks = [Task(info, {"value": str_uuid(), "parent": parent}, ids)
                  for info in infos]
         for task in tasks:
             self.tasks[task.id] = task
@@ -205,7 +210,7 @@ class DefaultExecutor(Handler):
     def _nested_command_runner(self, task: Task) -> Any:
         """Runs a check's command in a nested container of the task's container."""
         def run(command: dict[str, Any], timeout: float) -> int | None:
-            check_id = {"value": f"check-{uuid.uuid4().hex[:12]}",
+            check_id = {"value": f"check-{os.urandom(6).hex()}",
                         "parent": task.container_id}
             try:
                 self.driver.agent_call({"type": "LAUNCH_NESTED_CONTAINER",
