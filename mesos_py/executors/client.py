@@ -168,14 +168,14 @@ class ExecutorDriver:
             backoff = min(backoff * 2, max(self.backoff_max / 2, 0.05))
 
     def _read_events(self, call: dict[str, Any], on_open: Callable[[], None]) -> None:
-        connection = Connection(*self.agent, timeout=10)
+        # No timeout: a busy agent may take long to answer; a dead one closes
+        # the connection (or refuses it).
+        connection = Connection(*self.agent, timeout=None)
         try:
             response = connection.request("POST", API, json.dumps(call).encode(), {
                 "Content-Type": "application/json", "Accept": "application/json"})
             if response.status != 200:
                 raise _Refused(response.status, response.read().decode(errors="replace"))
-            assert connection.sock is not None
-            connection.sock.settimeout(None)  # heartbeats keep it alive
             self._subscribed = True
             on_open()
             buffer = b""
@@ -269,7 +269,7 @@ class ExecutorDriver:
             for attempt in range(2):
                 try:
                     if self._connection is None:
-                        self._connection = Connection(*self.agent, timeout=30)
+                        self._connection = Connection(*self.agent, timeout=None)
                     response = self._connection.request("POST", API, body, {
                         "Content-Type": "application/json"})
                     text = response.read()

@@ -93,8 +93,12 @@ class Connection:
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> Response:
+        """Sends a request, then waits for the response's headers (for ever
+        with `timeout=None`: a busy agent answers late, it does not drop calls)."""
         if self.sock is None:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            self.sock = socket.create_connection((self.host, self.port),
+                                                 timeout=self.timeout or 10.0)
+            self.sock.settimeout(self.timeout)
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
                 f"Content-Length: {len(body)}"]
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
