@@ -20,6 +20,8 @@ TCP success) each time it changes, with REASON_TASK_CHECK_STATUS_UPDATED.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -38,14 +40,19 @@ def run_local_command(command: dict[str, Any], timeout: float) -> int | None:
     else:
         argv = list(command.get("arguments", [])) or [command.get("value", "")]
     try:
+        # A process group of its own inside the executor's session: a timed-out
+        # check is killed whole, and nothing of it outlives the container.
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+                                   process_group=0)
     except OSError:
         return None
     try:
         return process.wait(timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         process.wait()
         return None
 

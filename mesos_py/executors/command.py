@@ -102,9 +102,12 @@ class CommandExecutor(Handler):
         argv, executable = command_argv(task.get("command", {}))
         log.info("Starting task %s: %s", self.task_id, shlex.join(argv))
         try:
+            # Its own process group (for killpg), but the executor's session:
+            # the posix launcher destroys a container by killing its session,
+            # and the task must not outlive its executor's container.
             self.process = subprocess.Popen(
                 argv, executable=executable, env=task_environment(task),
-                cwd=self.driver.sandbox, start_new_session=True, close_fds=True)
+                cwd=self.driver.sandbox, process_group=0, close_fds=True)
         except OSError as error:
             self._terminal("TASK_FAILED", f"Failed to launch the command: {error}")
             return

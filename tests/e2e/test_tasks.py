@@ -103,16 +103,48 @@ def test_executor_environment(master, make_agent, make_framework):
     assert env["FROM_TASK"] == "yes"
 
 
-def test_executor_that_dies_fails_its_task(master, make_agent, make_framework):
-    agent, agent_id, framework = start(master, make_agent, make_framework)
-    framework.launch(framework.take_offer(agent_id), [task("t1", agent_id, "sleep 1000")])
+def task_pid(agent: Any, agent_id: str, framework_id: str, task_id: str) -> int:
+    """The pid a task wrote to `pid` in its sandbox (`echo $$ > pid; exec ...`)."""
+    path = os.path.join(agent.work_dir, "slaves", agent_id, "frameworks", framework_id,
+                        "executors", task_id, "runs", "latest", "pid")
+    wait_for(lambda: os.path.exists(path) and os.path.getsize(path) > 0, what="the task's pid")
+    with open(path) as source:
+        return int(source.read())
+
+
+@pytest.mark.parametrize("launcher", ["posix", "linux"])
+def test_executor_that_dies_fails_its_task(master, make_agent, make_framework, launcher):
+    if launcher == "linux" and os.geteuid() != 0:
+        pytest.skip("the linux launcher needs root")
+    agent, agent_id, framework = start(master, make_agent, make_framework,
+                                       f"--launcher={launcher}")
+    framework.launch(framework.take_offer(agent_id),
+                     [task("t1", agent_id, "echo $$ > pid; exec sleep 1000")])
     framework.wait_state("t1", "TASK_RUNNING")
+    pid = task_pid(agent, agent_id, framework.framework_id, "t1")
     os.kill(executor_pid(agent, "t1"), signal.SIGKILL)
     failed = framework.wait_state("t1", "TASK_FAILED")
     assert failed["reason"] == "REASON_EXECUTOR_TERMINATED"
     assert failed["source"] == "SOURCE_AGENT"
-    # The executor's container (task included) is gone.
+    # The executor's container, task included, is gone: the task's process
+    # must not outlive its executor's container.
     wait_for(lambda: agent.containers() == [], what="the executor container to be destroyed")
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the task's process to be gone")
+
+
+def test_framework_teardown_kills_its_tasks(master, make_agent, make_framework):
+    agent, agent_id, framework = start(master, make_agent, make_framework, "--launcher=posix")
+    framework.launch(framework.take_offer(agent_id),
+                     [task("t1", agent_id, "echo $$ > pid; exec sleep 1000")])
+    framework.wait_state("t1", "TASK_RUNNING")
+    pid = task_pid(agent, agent_id, framework.framework_id, "t1")
+    framework.stop()  # not a failover: the master tears the framework down
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), what="the task's process to be gone")
+    wait_for(lambda: agent.containers() == [], what="the executor container to be destroyed")
+    state = agent.request("GET", "/state").json()
+    assert state["frameworks"] == []
+    [done] = state["completed_frameworks"]
+    assert done["id"] == framework.framework_id
 
 
 def test_executor_that_never_subscribes_times_out(master, make_agent, make_framework):
