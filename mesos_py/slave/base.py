@@ -67,6 +67,7 @@ class SlaveBase(Process):
     _ping_timeout: float
     _ping_generation: int
     _logging_generation: int
+    _logging_verbosity: int
     _metrics: dict[str, int]
     _start_time: float
     _recovery_time: float
@@ -85,6 +86,7 @@ class SlaveBase(Process):
         self._ping_timeout = 75.0
         self._ping_generation = 0
         self._logging_generation = 0
+        self._logging_verbosity = 0
         self._metrics = {name: 0 for name in METRIC_COUNTERS}
         self._start_time = time.time()
         self._recovery_time = 0.0

@@ -117,8 +117,8 @@ class Files(Process):
 
 def _browse(resolved: str, requested: str) -> list[FileInfo] | FilesError:
     if not os.path.isdir(resolved):
-        return FilesError(FilesErrorType.NOT_FOUND)
-    listing = []
+        return []  # Mesos lists a file as nothing (200 and an empty list)
+    listing: list[FileInfo] = []
     try:
         entries = sorted(os.listdir(resolved))
     except OSError as error:

@@ -335,28 +335,32 @@ class Views(SlaveBase):
 
     # ============================================================== logging
     def get_logging_level(self, call: agent_pb2.Call) -> agent_pb2.Response:
+        """Mesos answers glog's verbosity (`FLAGS_v`): 0 unless raised by
+        SET_LOGGING_LEVEL, whatever `--logging_level` is."""
         response = Response(type=Response.GET_LOGGING_LEVEL)
-        level = logging.getLogger().getEffectiveLevel()
-        response.get_logging_level.level = 0 if level <= logging.INFO else (
-            1 if level <= logging.WARNING else 2)
+        response.get_logging_level.level = self._logging_verbosity
         return response
 
     def set_logging_level(self, call: agent_pb2.Call) -> None:
-        """Mesos's glog verbosity: 0 is INFO (ours), anything above is more verbose
-        (DEBUG here); reverts to the `--logging_level` after `duration`."""
+        """Mesos's glog verbosity: 0 is the `--logging_level`, anything above is
+        more verbose (DEBUG here); reverts to 0 after `duration`."""
         request = call.set_logging_level
-        level = logging.INFO if request.level == 0 else logging.DEBUG
         seconds = request.duration.nanoseconds / 1e9
-        logging.getLogger().setLevel(level)
-        log.info("Set the logging level to %s for %.3fs", logging.getLevelName(level), seconds)
+        self._apply_verbosity(request.level)
+        log.info("Set the logging level to %d for %.3fs", request.level, seconds)
         self._logging_generation += 1
         from mesos_py.actors import delay
         delay(self.runtime.clock, seconds, self.pid, self._revert_logging_level,
               self._logging_generation)
 
+    def _apply_verbosity(self, level: int) -> None:
+        self._logging_verbosity = level
+        configured = getattr(logging, self._flags.logging_level)
+        logging.getLogger().setLevel(configured if level == 0 else logging.DEBUG)
+
     def _revert_logging_level(self, generation: int) -> None:
         if generation == self._logging_generation:
-            logging.getLogger().setLevel(getattr(logging, self._flags.logging_level))
+            self._apply_verbosity(0)
             log.info("Reverted the logging level to %s", self._flags.logging_level)
 
     # ============================================================== metrics
@@ -443,7 +447,7 @@ class Views(SlaveBase):
 def _raise_files_error(result: Any, path: str) -> None:
     if isinstance(result, FilesError):
         if result.type is FilesErrorType.NOT_FOUND:
-            raise NotFound(f"File '{path}' not found")
+            raise NotFound(result.message.strip())  # Mesos: an empty body
         if result.type is FilesErrorType.INVALID:
             raise InvalidRequest(result.message.strip())
         from mesos_py.actors import Failure

@@ -259,3 +259,31 @@ def test_metrics_have_mesos_agent_names(agent: AgentProcess, reference: Referenc
     wanted = {k for k in theirs if k.startswith(("slave/", "gc/", "system/"))
               or k == "containerizer/mesos/container_destroy_errors"}
     assert wanted - set(ours) == set()
+
+
+def test_logging_level_calls_answer_like_mesos(agent: AgentProcess,
+                                               reference: ReferenceAgent) -> None:
+    raise_level = {"type": "SET_LOGGING_LEVEL",
+                   "set_logging_level": {"level": 2, "duration": {"nanoseconds": 1_500_000_000}}}
+    ours, theirs = both(agent, reference, raise_level)
+    assert (ours.status, ours.body) == (theirs.status, theirs.body) == (200, b"")
+    ours, theirs = both(agent, reference, {"type": "GET_LOGGING_LEVEL"})
+    assert ours.json() == theirs.json() == {"type": "GET_LOGGING_LEVEL",
+                                            "get_logging_level": {"level": 2}}
+    time.sleep(2.5)
+    ours, theirs = both(agent, reference, {"type": "GET_LOGGING_LEVEL"})
+    assert ours.json() == theirs.json() == {"type": "GET_LOGGING_LEVEL",
+                                            "get_logging_level": {"level": 0}}
+
+
+@pytest.mark.parametrize("call", [
+    {"type": "LIST_FILES", "list_files": {"path": "/nowhere"}},
+    {"type": "READ_FILE", "read_file": {"path": "/nowhere", "offset": 0}},
+    {"type": "READ_FILE", "read_file": {"path": "/nowhere"}},
+    {"type": "GET_METRICS"},
+    {"type": "SET_LOGGING_LEVEL", "set_logging_level": {"level": 1}},
+])
+def test_files_and_metrics_calls_fail_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
+                                                 call: dict[str, Any]) -> None:
+    ours, theirs = both(agent, reference, call)
+    assert (ours.status, ours.text) == (theirs.status, theirs.text)
