@@ -26,7 +26,9 @@ or ``required=True``. ``validate`` is called with the final typed value
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import sysconfig
 from typing import Mapping, Sequence
 
 from mesos_py import flagslib
@@ -40,6 +42,7 @@ from mesos_py.flagslib import (
     Flags,
     FlagSpec,
     FlagTable,
+    FlagType,
     choice,
 )
 from mesos_py.units import Bytes, Duration
@@ -119,8 +122,6 @@ def _validate_non_negative(value: int) -> str | None:
 def load_json_object(text: str) -> dict[str, object]:
     """A JSON-object flag's value: the JSON itself, or (as stout's JSON flags
     accept) an absolute path of a file holding it. ValueError with the reason."""
-    import json
-
     if text.startswith("/"):
         try:
             with open(text) as source:
@@ -144,6 +145,17 @@ def _validate_json_object(text: str) -> str | None:
     return None
 
 
+def _validate_attributes(text: str) -> str | None:
+    from mesos_py.resources import ResourcesError
+    from mesos_py.resources.attributes import parse_attributes
+
+    try:
+        parse_attributes(text)
+    except ResourcesError as error:
+        return str(error)
+    return None
+
+
 def _validate_image_providers(text: str) -> str | None:
     for provider in (p.strip() for p in text.split(",")):
         if provider.upper() not in ("APPC", "DOCKER"):
@@ -160,6 +172,37 @@ def _validate_backend(text: str) -> str | None:
 
 def _validate_absolute(text: str) -> str | None:
     return None if text.startswith("/") else f"Expecting an absolute path, got '{text}'"
+
+
+def _validate_environment_json(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        return f"Expecting a JSON object: {error}"
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return "Expecting a JSON object whose values are strings"
+    return None
+
+
+def _validate_fraction(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else f"Expecting a value between 0.0 and 1.0, got {value}"
+
+
+def _default_launcher_dir() -> str:
+    return sysconfig.get_path("scripts")
+
+
+def _parse_double(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("Failed to convert into required type") from None
+    if value != value:
+        raise ValueError("Expecting a number, got NaN")
+    return value
+
+
+DOUBLE = FlagType("double", _parse_double, lambda value: f"{value:g}")
 
 
 AGENT_FLAGS = FlagTable(
@@ -267,8 +310,8 @@ AGENT_FLAGS = FlagTable(
         FlagSpec(
             "http_heartbeat_interval",
             flagslib.DURATION,
-            "How often a streamed response (attached output, a session) "
-            "carries a heartbeat record.",
+            "How often a streamed response (attached output, a session, an "
+            "executor's subscription) carries a heartbeat.",
             default=Duration(30),
         ),
         # ---------------------------------------------- Linux isolation
@@ -479,6 +522,124 @@ AGENT_FLAGS = FlagTable(
             "With `linux/capabilities`: the most capabilities a container may "
             "ever get, in the syntax of `--effective_capabilities` (default: "
             "all).",
+        ),
+        # ------------------------------------------ master, executors, GC
+        FlagSpec(
+            "attributes",
+            STRING,
+            "Attributes of this agent, offered to frameworks with its "
+            "resources: `rack:r1;zone:2` (a scalar, `[a-b]` ranges or text per "
+            "name) or a JSON array of Attribute objects.",
+            validate=_validate_attributes,
+        ),
+        FlagSpec(
+            "default_role",
+            STRING,
+            "The role of resources named in `--resources` without one, and of "
+            "probed resources.",
+            default="*",
+        ),
+        FlagSpec(
+            "hostname_lookup",
+            BOOL,
+            "When `--hostname` is not given, look the hostname up from the "
+            "advertised address; when false, report the address itself.",
+            default=True,
+        ),
+        FlagSpec(
+            "advertise_ip",
+            STRING,
+            "The IPv4 address the master and executors should use to reach "
+            "this agent, when it differs from `--ip` (e.g. behind NAT).",
+            validate=_validate_ipv4,
+        ),
+        FlagSpec(
+            "advertise_port",
+            INT,
+            "The port to advertise with `--advertise_ip`.",
+            validate=_validate_port,
+        ),
+        FlagSpec(
+            "registration_backoff_factor",
+            flagslib.DURATION,
+            "The first (re-)registration attempt waits a random time up to this "
+            "long, and each retry doubles the bound (at most 1 minute).",
+            default=Duration(1),
+        ),
+        FlagSpec(
+            "executor_registration_timeout",
+            flagslib.DURATION,
+            "How long an executor may take to subscribe before its container is "
+            "destroyed and its tasks fail.",
+            default=Duration(60),
+        ),
+        FlagSpec(
+            "executor_reregistration_timeout",
+            flagslib.DURATION,
+            "After an agent restart, how long executors have to re-subscribe "
+            "before they are shut down.",
+            default=Duration(2),
+        ),
+        FlagSpec(
+            "executor_shutdown_grace_period",
+            flagslib.DURATION,
+            "How long an executor may take to shut down after being told to, "
+            "before its container is destroyed.",
+            default=Duration(5),
+        ),
+        FlagSpec(
+            "executor_environment_variables",
+            STRING,
+            "Environment variables every executor gets, as a JSON object of "
+            "strings, e.g. `{\"PATH\": \"/bin:/usr/bin\"}`.",
+            validate=_validate_environment_json,
+        ),
+        FlagSpec(
+            "recovery_timeout",
+            flagslib.DURATION,
+            "How long executors of a stopped agent wait for it to come back "
+            "before they exit (passed to executors as MESOS_RECOVERY_TIMEOUT).",
+            default=Duration(15 * 60),
+        ),
+        FlagSpec(
+            "max_completed_executors_per_framework",
+            INT,
+            "How many completed executors (and their tasks) to keep per "
+            "framework for `/state` and the operator API.",
+            default=150,
+            validate=_validate_non_negative,
+        ),
+        FlagSpec(
+            "launcher_dir",
+            PATH,
+            "Directory holding `mesos-py-executor` and "
+            "`mesos-py-default-executor`. When they are not there, the agent "
+            "runs them with its own Python (`python -m mesos_py.executors...`).",
+            default_factory=_default_launcher_dir,
+            default_help="the agent's Python scripts directory",
+        ),
+        FlagSpec(
+            "gc_delay",
+            flagslib.DURATION,
+            "How long after they were last changed the sandboxes and "
+            "checkpoints of finished executors and frameworks are deleted "
+            "(sooner when the disk fills up, see `--gc_disk_headroom`).",
+            default=Duration(7 * 24 * 3600),
+        ),
+        FlagSpec(
+            "gc_disk_headroom",
+            DOUBLE,
+            "Disk headroom to keep for sandboxes: with usage u of the work "
+            "dir's filesystem, the effective delay is "
+            "`gc_delay * max(0, 1 - gc_disk_headroom - u)`. Between 0 and 1.",
+            default=0.1,
+            validate=_validate_fraction,
+        ),
+        FlagSpec(
+            "disk_watch_interval",
+            flagslib.DURATION,
+            "How often disk usage is checked to speed up garbage collection.",
+            default=Duration(60),
         ),
     ]
 )

@@ -13,8 +13,10 @@ import subprocess
 import tempfile
 
 from tests.agent import ROOT, Reply, free_port
+from tests.master import MASTER_TOOL
 
-TOOL = os.path.normpath(os.path.join(ROOT, "..", "shared", "tools", "mesos-master"))
+TOOL = MASTER_TOOL or os.path.normpath(os.path.join(ROOT, "..", "shared", "tools",
+                                                    "mesos-master"))
 
 
 def available() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import os
+import sysconfig
 
 import pytest
 
@@ -78,6 +79,18 @@ def test_as_strings_shape() -> None:
         "fetcher_cache_dir": "/tmp/mesos/fetch",
         "fetcher_cache_size": "2GB",
         "fetcher_stall_timeout": "1mins",
+        "default_role": "*",
+        "disk_watch_interval": "1mins",
+        "executor_registration_timeout": "1mins",
+        "executor_reregistration_timeout": "2secs",
+        "executor_shutdown_grace_period": "5secs",
+        "gc_delay": "1weeks",
+        "gc_disk_headroom": "0.1",
+        "hostname_lookup": "true",
+        "launcher_dir": sysconfig.get_path("scripts"),
+        "max_completed_executors_per_framework": "150",
+        "recovery_timeout": "15mins",
+        "registration_backoff_factor": "1secs",
         "sandbox_directory": "/mnt/mesos/sandbox",
     }
     strings = load(["--ip=10.0.0.1", "--no-switch_user", "--port=6000"], {}).as_strings()
@@ -460,8 +473,51 @@ def test_declared_flags() -> None:
             "image_provisioner_backend",
             "sandbox_directory",
             "xfs_project_range",
+            "advertise_ip",
+            "advertise_port",
+            "attributes",
+            "default_role",
+            "disk_watch_interval",
+            "executor_environment_variables",
+            "executor_registration_timeout",
+            "executor_reregistration_timeout",
+            "executor_shutdown_grace_period",
+            "gc_delay",
+            "gc_disk_headroom",
+            "hostname_lookup",
+            "launcher_dir",
+            "max_completed_executors_per_framework",
+            "recovery_timeout",
+            "registration_backoff_factor",
         ]
     )
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--attributes=rack"], "Invalid attribute key:value pair 'rack'"),
+    (["--attributes=s:{a,b}"], "sets are not allowed"),
+    (["--attributes=[{\"name\": \"r\"}]"], "Missing required fields: type"),
+    (["--attributes=[{\"name\": \"r\", \"type\": \"SCALAR\"}]"], "Invalid attribute 'r'"),
+    (["--executor_environment_variables=[1]"], "JSON object whose values are strings"),
+    (["--executor_environment_variables={"], "Expecting a JSON object"),
+    (["--gc_disk_headroom=1.5"], "between 0.0 and 1.0"),
+    (["--gc_disk_headroom=lots"], "Failed to convert"),
+    (["--executor_registration_timeout=5"], "Invalid duration"),
+])
+def test_agent_flags_are_validated(argv, needle) -> None:
+    assert needle in error_of(argv)
+
+
+def test_attributes_parse_in_both_forms() -> None:
+    from mesos_py.resources.attributes import parse_attributes
+
+    text = parse_attributes("rack:r1;zone:2;slots:[1-4]")
+    as_json = parse_attributes('[{"name":"rack","type":"TEXT","text":{"value":"r1"}},'
+                               '{"name":"zone","type":"SCALAR","scalar":{"value":2}},'
+                               '{"name":"slots","type":"RANGES","ranges":{"range":'
+                               '[{"begin":1,"end":4}]}}]')
+    assert text == as_json
+    assert [a.name for a in text] == ["rack", "zone", "slots"]
 
 
 # ------------------------------------------------------------ Flags object

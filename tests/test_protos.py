@@ -192,3 +192,64 @@ def test_launch_container_round_trip() -> None:
     assert launch.container.volumes[0].container_path == "/data"
     assert launch.limits["cpus"].value == 1.0
     assert decoded.SerializeToString() == data
+
+
+# ------------------------------------------------- internal messages, executor API
+def test_internal_message_names_are_mesos_names() -> None:
+    from mesos_py.protos.messages import messages_pb2
+
+    # The libprocess message name is the full protobuf name.
+    assert messages_pb2.RegisterSlaveMessage.DESCRIPTOR.full_name == \
+        "mesos.internal.RegisterSlaveMessage"
+    assert messages_pb2.PingSlaveMessage.DESCRIPTOR.full_name == "mesos.internal.PingSlaveMessage"
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "number", "label"),
+    [
+        ("RegisterSlaveMessage", "slave", 1, "required"),
+        ("RegisterSlaveMessage", "version", 2, "optional"),
+        ("RegisterSlaveMessage", "agent_capabilities", 4, "repeated"),
+        ("ReregisterSlaveMessage", "slave", 2, "required"),
+        ("ReregisterSlaveMessage", "tasks", 3, "repeated"),
+        ("ReregisterSlaveMessage", "frameworks", 8, "repeated"),
+        ("RunTaskMessage", "framework", 2, "required"),
+        ("RunTaskMessage", "task", 4, "required"),
+        ("RunTaskMessage", "launch_executor", 6, "optional"),
+        ("RunTaskGroupMessage", "task_group", 3, "required"),
+        ("StatusUpdate", "uuid", 6, "optional"),
+        ("StatusUpdate", "latest_state", 7, "optional"),
+        ("StatusUpdateMessage", "pid", 2, "optional"),
+        ("StatusUpdateAcknowledgementMessage", "uuid", 4, "required"),
+        ("SlaveRegisteredMessage", "connection", 2, "optional"),
+        ("SlaveReregisteredMessage", "reconciliations", 2, "repeated"),
+        ("ExitedExecutorMessage", "status", 4, "required"),
+        ("StatusUpdateRecord", "uuid", 3, "optional"),
+    ],
+)
+def test_internal_message_fields(message: str, field: str, number: int, label: str) -> None:
+    from mesos_py.protos.messages import messages_pb2
+
+    cls = getattr(messages_pb2, message)
+    assert cls.DESCRIPTOR.fields_by_name[field].number == number
+    assert label_of(cls, field) == label
+
+
+def test_executor_api_numbers() -> None:
+    from mesos_py.protos.mesos.v1.executor import executor_pb2
+
+    assert executor_pb2.Event.Type.Value("LAUNCH_GROUP") == 8
+    assert executor_pb2.Event.Type.Value("HEARTBEAT") == 9
+    assert executor_pb2.Event.DESCRIPTOR.fields_by_name["launch_group"].number == 8
+    assert executor_pb2.Call.Type.Value("HEARTBEAT") == 4
+    assert executor_pb2.Call.Message.DESCRIPTOR.fields_by_name["data"].number == 2
+
+
+def test_v1_types_encode_like_v0_ones() -> None:
+    """A v0 SlaveID/SlaveInfo on the wire parses as our AgentID/AgentInfo."""
+    from mesos_py.protos.messages import messages_pb2
+
+    # SlaveRegisteredMessage{slave_id{value:"S1"}} as the master encodes it.
+    wire = b"\x0a\x04\x0a\x02S1"
+    parsed = messages_pb2.SlaveRegisteredMessage.FromString(wire)
+    assert parsed.slave_id.value == "S1"

@@ -18,6 +18,7 @@ from mesos_py.actors.clock import Clock
 from mesos_py.actors.loop import BlockingPool, IOLoopThread
 from mesos_py.actors.process import PID, Activity, Process, UPID
 from mesos_py.actors.reaper import Reaper
+from mesos_py.actors.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class Runtime:
         self.clock = Clock()
         self.reaper = Reaper(self.io)
         self.pool = BlockingPool(blocking_workers)
+        # libprocess messages to and from other processes (masters, agents).
+        self.transport = Transport(self.io)
         self._activity = Activity()
         self._counters: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._spawned: list[PID[Any]] = []
@@ -67,6 +70,7 @@ class Runtime:
         for pid in reversed(self._spawned):
             pid._stop(timeout=10)
         self._spawned.clear()
+        self.transport.stop()
         self.pool.stop()
         self.clock.stop()
         self.io.stop()

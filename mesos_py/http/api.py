@@ -42,6 +42,17 @@ CALLS: dict[int, Callable[..., Any]] = {
     Call.KILL_NESTED_CONTAINER: Slave.kill_nested_container,
     Call.REMOVE_NESTED_CONTAINER: Slave.remove_nested_container,
     Call.PRUNE_IMAGES: Slave.prune_images,
+    # Agent state, files and logging (mesos_py/slave/views.py).
+    Call.GET_STATE: Slave.get_state,
+    Call.GET_FRAMEWORKS: Slave.get_frameworks,
+    Call.GET_EXECUTORS: Slave.get_executors,
+    Call.GET_TASKS: Slave.get_tasks,
+    Call.GET_AGENT: Slave.get_agent,
+    Call.GET_METRICS: Slave.get_metrics,
+    Call.LIST_FILES: Slave.list_files,
+    Call.READ_FILE: Slave.read_file,
+    Call.GET_LOGGING_LEVEL: Slave.get_logging_level,
+    Call.SET_LOGGING_LEVEL: Slave.set_logging_level,
 }
 
 MESSAGE_CONTENT_TYPE = "Message-Content-Type"

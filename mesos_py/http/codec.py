@@ -45,10 +45,18 @@ class DecodeFailure(ValueError):
     """A request body that does not decode into the expected message."""
 
 
+# Messages Mesos writes field by field (src/slave/http.cpp `jsonify...`): their
+# lists appear even when empty (`"pending_tasks": []`).
+LISTS_ALWAYS_SHOWN = frozenset({
+    "mesos.v1.agent.Response.GetTasks", "mesos.v1.agent.Response.GetExecutors",
+    "mesos.v1.agent.Response.GetFrameworks"})
+
+
 # =================================================================== output
 def message_to_json(message: Message) -> dict[str, Any]:
     result: dict[str, Any] = {}
     fields: Any = message.DESCRIPTOR.fields
+    show_empty = message.DESCRIPTOR.full_name in LISTS_ALWAYS_SHOWN
     for field in fields:
         if _is_map(field):
             entries = getattr(message, field.name)
@@ -58,7 +66,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
                                       for key in entries}
         elif field.is_repeated:
             values = getattr(message, field.name)
-            if len(values):
+            if len(values) or show_empty:
                 result[field.name] = [_value_json(field, value) for value in values]
         elif message.HasField(field.name) or (field.has_default_value and
                                              not field.GetOptions().deprecated):

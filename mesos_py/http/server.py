@@ -10,6 +10,8 @@ import json
 import re
 import socket
 import threading
+from typing import Any, Sequence
+
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
@@ -42,7 +44,10 @@ class VersionHandler(tornado.web.RequestHandler):
         self.finish(codec.dumps(version_info()))
 
 
-def make_app(slave: PID[Slave], flags: Flags, recovered: threading.Event) -> tornado.web.Application:
+def make_app(slave: PID[Slave], flags: Flags, recovered: threading.Event,
+             routes: Sequence[Any] = ()) -> tornado.web.Application:
+    """The agent's routes, then `routes` (in order: a catch-all such as the
+    libprocess message route must come last)."""
     prefix = f"(?:/{re.escape(slave.upid.id)})?"
     api = {"slave": slave, "recovered": recovered,
            "heartbeat_interval": flags.http_heartbeat_interval.seconds}
@@ -51,6 +56,7 @@ def make_app(slave: PID[Slave], flags: Flags, recovered: threading.Event) -> tor
         (rf"{prefix}/health", HealthHandler),
         (rf"{prefix}/flags", FlagsHandler, {"flags": flags}),
         (r"/version", VersionHandler),
+        *routes,
     ])
 
 

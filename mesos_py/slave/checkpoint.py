@@ -38,9 +38,14 @@ def write_atomic(path: str, data: bytes) -> None:
     _fsync_directory(directory)
 
 
-def checkpoint_message(path: str, message: Message) -> None:
+def framed(message: Message) -> bytes:
+    """One record: the length header, then the serialized message."""
     payload = message.SerializeToString()
-    write_atomic(path, _LENGTH.pack(len(payload)) + payload)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def checkpoint_message(path: str, message: Message) -> None:
+    write_atomic(path, framed(message))
 
 
 def checkpoint_text(path: str, text: str) -> None:
@@ -84,3 +89,43 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def append_record(path: str, message: Message) -> None:
+    """Appends one framed record to a log such as `task.updates`, then fsyncs.
+
+    A crash mid-append leaves a truncated last record, which `read_records`
+    drops.
+    """
+    record = framed(message)
+    created = not os.path.exists(path)
+    if created:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "ab") as out:
+        out.write(record)
+        out.flush()
+        os.fsync(out.fileno())
+    if created:
+        _fsync_directory(os.path.dirname(path))
+
+
+def read_records(path: str, cls: type[M]) -> tuple[list[M], bool]:
+    """Every complete record of a log; also whether a truncated tail was dropped."""
+    with open(path, "rb") as source:
+        data = source.read()
+    records: list[M] = []
+    offset = 0
+    while offset + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, offset)
+        start = offset + _LENGTH.size
+        if start + length > len(data):
+            break
+        message = cls()
+        try:
+            message.ParseFromString(data[start:start + length])
+        except DecodeError as error:
+            raise CheckpointError(f"'{path}' holds a record that does not parse as "
+                                  f"{cls.DESCRIPTOR.full_name}: {error}")
+        records.append(message)
+        offset = start + length
+    return records, offset != len(data)

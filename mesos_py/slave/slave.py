@@ -8,7 +8,6 @@ Container calls go down to the Containerizer; nothing calls back up.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import signal
@@ -26,16 +25,20 @@ from mesos_py.protos.mesos.slave.containerizer_pb2 import (ContainerClass, Conta
 from mesos_py.protos.mesos.v1 import mesos_pb2
 from mesos_py.protos.mesos.v1.agent import agent_pb2
 from mesos_py.slave import checkpoint, paths
+from mesos_py.slave.base import SlaveBase
+from mesos_py.slave.executor_api import ExecutorApi
+from mesos_py.slave.records import SlaveState as State
+from mesos_py.slave.recovery import Recovery
+from mesos_py.slave.registration import MasterLink
+from mesos_py.slave.services import SlaveServices
+from mesos_py.slave.tasks import TaskLifecycle
+from mesos_py.slave.updates import StatusUpdates
+from mesos_py.slave.views import Views
 
 log = logging.getLogger(__name__)
 
 # The Mesos release whose agent API this agent implements.
 MESOS_API_VERSION = "1.11.0"
-
-
-class State(enum.Enum):
-    RECOVERING = "RECOVERING"
-    RUNNING = "RUNNING"
 
 
 class Accepted:
@@ -45,22 +48,27 @@ class Accepted:
 ACCEPTED = Accepted()
 
 
-class Slave(Process):
+class Slave(MasterLink, TaskLifecycle, StatusUpdates, ExecutorApi, Recovery, Views, SlaveBase,
+            Process):
     def __init__(self, flags: Flags, containerizer: PID[Containerizer],
-                 recovered: threading.Event) -> None:
+                 recovered: threading.Event, services: SlaveServices) -> None:
         super().__init__()
         self._flags = flags
         self._containerizer = containerizer
         self._state = State.RECOVERING
         # Published for the HTTP layer, which answers 503 until it is set.
         self._recovered = recovered
+        # Frameworks, executors, tasks and the master (see mesos_py/slave/base.py).
+        self._init_agent(services)
 
     # ============================================================== recovery
     def recover(self) -> Future[None]:
+        self._install_message_handlers()
         boot_changed = self._boot_changed()
         if boot_changed:
             log.warning("The host rebooted since the last run: no container can still be running")
         return dispatch(self._containerizer, Containerizer.recover, boot_changed).then(
+            defer(self.pid, lambda _: self._recover_agent(boot_changed))).then(
             defer(self.pid, lambda _: self._recovered_all()))
 
     def _boot_changed(self) -> bool:
@@ -72,6 +80,7 @@ class Slave(Process):
         self._state = State.RUNNING
         self._recovered.set()
         log.info("Finished recovery; serving the Operator API")
+        self._detected()  # register with the master, if there is one
 
     # ===================================================== simple responses
     def get_health(self, call: agent_pb2.Call) -> agent_pb2.Response:
@@ -111,6 +120,7 @@ class Slave(Process):
                 if status.is_failed() and usage.is_failed():
                     continue  # destroyed while we were asking
                 entry = response.get_containers.containers.add()
+                self._describe_executor_container(entry, container_id)
                 entry.container_id.CopyFrom(container_id)
                 if status.is_ready():
                     entry.container_status.CopyFrom(status.value())

@@ -42,6 +42,11 @@ def test_console_script_is_installed() -> None:
     (["--isolation=posix/cpu,cgroups/fancy"], "flag 'isolation': Unknown or unsupported isolator 'cgroups/fancy'"),
     (["--logging_level=LOUD"], "flag 'logging_level'"),
     (["--ip=not-an-ip"], "flag 'ip'"),
+    (["--master=zk://127.0.0.1:2181/mesos"], "flag 'master': ZooKeeper master detection"),
+    (["--master=nowhere"], "flag 'master': Expecting --master as host:port"),
+    (["--master=no.such.host.invalid:5050"], "flag 'master': cannot resolve"),
+    (["--resources=cpus:-1"], "flag 'resources'"),
+    (["--attributes=rack"], "flag 'attributes'"),
 ])
 def test_bad_flags_stop_startup_with_one_line(tmp_path, args: list[str], needle: str) -> None:
     result = run_agent(f"--work_dir={tmp_path}/w", f"--runtime_dir={tmp_path}/r", *args)
@@ -88,10 +93,14 @@ def test_flags_from_the_environment(tmp_path) -> None:
         agent.cleanup()
 
 
-def test_master_flag_is_accepted_and_logged_as_unused(make_agent) -> None:
-    agent = make_agent(["--master=127.0.0.1:5050"])
+def test_operator_api_is_served_while_no_master_answers(make_agent) -> None:
+    # Nothing listens on this port: the agent keeps trying to register and
+    # serves its Operator API meanwhile.
+    agent = make_agent([f"--master=127.0.0.1:{free_port()}", "--registration_backoff_factor=10ms"])
     assert agent.call({"type": "GET_HEALTH"}).status == 200
-    assert "--master=127.0.0.1:5050 is accepted but not used yet" in agent.log()
+    reply = agent.call({"type": "GET_AGENT"})
+    assert reply.status == 200 and "id" not in reply.json()["get_agent"]["agent_info"]
+    assert agent.request("GET", "/metrics/snapshot").json()["slave/registered"] == 0.0
 
 
 def test_log_dir_receives_the_log(make_agent, tmp_path) -> None:

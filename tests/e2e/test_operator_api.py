@@ -276,7 +276,7 @@ def test_get_containers_shows_standalone_only_when_asked(agent: AgentProcess) ->
      400, "'kill_container.container_id' is invalid"),
     ({"Content-Type": "application/x-protobuf"}, b"\xff\xff garbage", 400,
      "Failed to parse body into a protobuf object"),
-    (JSON_HEADERS, b'{"type":"GET_STATE"}', 501, "GET_STATE is not supported by this agent"),
+    (JSON_HEADERS, b'{"type":"GET_OPERATIONS"}', 501, "GET_OPERATIONS is not supported by this agent"),
 ])
 def test_malformed_requests_get_clear_errors(agent: AgentProcess, headers, body, status,
                                              message) -> None:

@@ -186,3 +186,104 @@ def test_exit_statuses_match(agent: AgentProcess, reference: ReferenceAgent, tmp
         ours, theirs = waits()
         assert ours.json() == theirs.json() == {
             "type": "WAIT_CONTAINER", "wait_container": {"exit_status": expected}}
+
+
+# ------------------------------------------------ agent state, files, metrics
+@pytest.mark.parametrize("kind", ["GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_FRAMEWORKS",
+                                  "GET_LOGGING_LEVEL"])
+def test_state_calls_of_an_idle_agent_answer_like_mesos(agent: AgentProcess,
+                                                        reference: ReferenceAgent,
+                                                        kind: str) -> None:
+    ours, theirs = both(agent, reference, {"type": kind})
+    assert (ours.status, ours.json()) == (theirs.status, theirs.json())
+
+
+def test_get_agent_has_the_same_shape(agent: AgentProcess, reference: ReferenceAgent) -> None:
+    ours, theirs = both(agent, reference, {"type": "GET_AGENT"})
+    mine, reference_info = ours.json()["get_agent"]["agent_info"], \
+        theirs.json()["get_agent"]["agent_info"]
+    # Ours runs standalone (no id yet); the reference is registered.
+    assert set(mine) == set(reference_info) - {"id"}
+    assert [r["name"] for r in mine["resources"]] == \
+        [r["name"] for r in reference_info["resources"]]
+
+
+@pytest.mark.parametrize("query", ["/files/browse", "/files/browse?path=/nowhere",
+                                   "/files/read", "/files/read?path=/nowhere&offset=0",
+                                   "/files/read?path=/nowhere&offset=x",
+                                   "/files/read?path=/nowhere&offset=-5",
+                                   "/files/download?path=/nowhere", "/files/debug"])
+def test_files_endpoints_answer_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
+                                          query: str) -> None:
+    ours = agent.request("GET", query)
+    theirs = _library(reference, query)
+    assert ours.status == theirs.status, (query, ours.text, theirs.text)
+    if ours.status == 400:
+        assert ours.text == theirs.text
+    if query == "/files/debug":
+        assert ours.json() == {} and isinstance(theirs.json(), dict)
+
+
+def _library(reference: ReferenceAgent, path: str) -> Reply:
+    """A library route of the reference's process (not under /slave(1))."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", reference.port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()},
+                     response.read())
+    finally:
+        connection.close()
+
+
+def test_state_endpoint_has_mesos_fields(agent: AgentProcess, reference: ReferenceAgent) -> None:
+    ours = agent.request("GET", "/state").json()
+    theirs = reference.request("GET", "/state").json()
+    # Fields of a build from git, and the master's hostname (ours is standalone).
+    missing = set(theirs) - set(ours) - {"git_sha", "master_hostname"}
+    assert missing == set(), missing
+    assert ours["frameworks"] == theirs["frameworks"] == []
+    assert ours["completed_frameworks"] == theirs["completed_frameworks"] == []
+    assert set(ours["resources"]) == set(theirs["resources"])
+    assert ours["unreserved_resources_full"][0].keys() == \
+        theirs["unreserved_resources_full"][0].keys()
+    assert agent.request("GET", "/monitor/statistics").json() == \
+        reference.request("GET", "/monitor/statistics").json() == []
+
+
+def test_metrics_have_mesos_agent_names(agent: AgentProcess, reference: ReferenceAgent) -> None:
+    ours = agent.request("GET", "/metrics/snapshot").json()
+    theirs = _library(reference, "/metrics/snapshot").json()
+    wanted = {k for k in theirs if k.startswith(("slave/", "gc/", "system/"))
+              or k == "containerizer/mesos/container_destroy_errors"}
+    assert wanted - set(ours) == set()
+
+
+def test_logging_level_calls_answer_like_mesos(agent: AgentProcess,
+                                               reference: ReferenceAgent) -> None:
+    raise_level = {"type": "SET_LOGGING_LEVEL",
+                   "set_logging_level": {"level": 2, "duration": {"nanoseconds": 1_500_000_000}}}
+    ours, theirs = both(agent, reference, raise_level)
+    assert (ours.status, ours.body) == (theirs.status, theirs.body) == (200, b"")
+    ours, theirs = both(agent, reference, {"type": "GET_LOGGING_LEVEL"})
+    assert ours.json() == theirs.json() == {"type": "GET_LOGGING_LEVEL",
+                                            "get_logging_level": {"level": 2}}
+    time.sleep(2.5)
+    ours, theirs = both(agent, reference, {"type": "GET_LOGGING_LEVEL"})
+    assert ours.json() == theirs.json() == {"type": "GET_LOGGING_LEVEL",
+                                            "get_logging_level": {"level": 0}}
+
+
+@pytest.mark.parametrize("call", [
+    {"type": "LIST_FILES", "list_files": {"path": "/nowhere"}},
+    {"type": "READ_FILE", "read_file": {"path": "/nowhere", "offset": 0}},
+    {"type": "READ_FILE", "read_file": {"path": "/nowhere"}},
+    {"type": "GET_METRICS"},
+    {"type": "SET_LOGGING_LEVEL", "set_logging_level": {"level": 1}},
+])
+def test_files_and_metrics_calls_fail_like_mesos(agent: AgentProcess, reference: ReferenceAgent,
+                                                 call: dict[str, Any]) -> None:
+    ours, theirs = both(agent, reference, call)
+    assert (ours.status, ours.text) == (theirs.status, theirs.text)

@@ -1,0 +1,1 @@
+"""The built-in executors: separate programs the agent runs in containers."""
