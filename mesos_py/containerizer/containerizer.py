@@ -95,7 +95,7 @@ class Containerizer(ContainerizerRecovery, Process):
             # The config's checkpoint (an fsync) overlaps the isolators'
             # prepare; the fork waits for both, so it is on disk before any
             # process exists.
-            prepared = collect([checkpointed, directories.then(
+            prepared = _all_completed([checkpointed, directories.then(
                 defer(self.pid, lambda _: self._prepare(key)))]).then(lambda both: both[1])
         launch = (prepared
                   .then(defer(self.pid, lambda infos: self._fork(key, infos)))
@@ -238,7 +238,7 @@ class Containerizer(ContainerizerRecovery, Process):
         checkpointed = self._runtime_pool().run(
             checkpoint.checkpoint_text,
             paths.container_pid_path(self._flags.work_dir, container.container_id), record)
-        return collect([checkpointed, self._isolate(key, pid)])
+        return _all_completed([checkpointed, self._isolate(key, pid)])
 
     def _isolate(self, key: str, pid: int) -> Future[Any]:
         container = self._transition(key, State.ISOLATING)
@@ -624,6 +624,21 @@ class Containerizer(ContainerizerRecovery, Process):
 
 
 # ==================================================================== helpers
+def _all_completed(futures: list[Future[Any]]) -> Future[list[Any]]:
+    """Like `collect`, but a failure is reported only once every input has
+    completed: a checkpoint still being written must not outlive the clean-up
+    of the failed launch (it would recreate what the clean-up removed)."""
+    def values(completed: list[Future[Any]]) -> list[Any]:
+        for future in completed:
+            if future.is_failed():
+                raise future.as_failure()
+            if future.is_discarded():
+                raise Failure("Discarded")
+        return [future.value() for future in completed]
+
+    return await_all(futures).then(values)
+
+
 def _has_image(config: ContainerConfig) -> bool:
     info = config.container_info
     return info.HasField("mesos") and info.mesos.HasField("image")
