@@ -15,11 +15,14 @@ def sandbox(agent: Any, agent_id: str, framework_id: str, executor_id: str) -> s
 
 
 def distinct_states(framework: Any, task_id: str) -> list[str]:
-    """The task's states in arrival order, each update counted once (by uuid)."""
+    """The task's states in arrival order, each update of the agent counted
+    once (by uuid). Updates without a uuid are the master's own (e.g. "Unknown
+    agent reregistered" when the agent comes back to a restarted master before
+    the framework does): not the agent's to deliver, so not counted."""
     seen: set[str] = set()
     states = []
     for update in framework.task_updates(task_id):
-        if update.get("uuid") not in seen:
+        if update.get("uuid") and update["uuid"] not in seen:
             seen.add(update.get("uuid"))
             states.append(update["state"])
     return states
