@@ -125,6 +125,19 @@ def derive_archive(directory: str, name: str, tag: str = "latest",
     return path
 
 
+def legacy_archive(directory: str, name: str = "busybox") -> str:
+    """`directory/<name>.tar`: busybox.tar without manifest.json and the image
+    config, as old `docker save` wrote it: only the `repositories` file and
+    the `<layer id>/json` parent chain (what Mesos's local puller reads)."""
+    files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
+    manifest = json.loads(files.pop("manifest.json"))
+    del files[manifest[0]["Config"]]
+    path = os.path.join(directory, f"{name}.tar")
+    os.makedirs(directory, exist_ok=True)
+    _write_archive(path, files)
+    return path
+
+
 def copy_oci_layout(directory: str, name: str = "busybox", corrupt_blob: str | None = None) -> str:
     """A copy of the OCI layout at `directory/<name>`; optionally one blob changed."""
     target = os.path.join(directory, name)

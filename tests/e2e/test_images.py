@@ -14,7 +14,7 @@ import pytest
 
 from tests.agent import AgentProcess, wait_until
 from tests.images import (IMAGES, appc_image, copy_oci_layout, derive_archive, docker_image,
-                          make_images)
+                          legacy_archive, make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 ARCHIVES = os.path.join(IMAGES, "docker-archive")
@@ -178,6 +178,27 @@ def test_oci_layout_in_the_local_directory(image_agent: Callable[..., AgentProce
     agent = image_agent("overlay", registry=str(layouts))
     assert run(agent, "oci", "cat /etc/layer /data/hello.txt") == 0
     assert stdout(agent, "oci").splitlines() == ["top", "hello from layer 2"]
+
+
+def test_a_legacy_archive_with_only_repositories_and_layer_json(
+        image_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
+        tmp_path: Any) -> None:
+    # No manifest.json and no image config: the layer chain comes from the
+    # `repositories` file and each layer's `json` (its `parent`), the runtime
+    # config from the top layer's `json`, and no layer has a diff id to check.
+    archives = tmp_path / "legacy"
+    legacy_archive(str(archives))
+    agent = image_agent("overlay", registry=str(archives))
+    assert run(agent, "default", {"shell": False}) == 0
+    assert stdout(agent, "default") == image_info["expected_stdout"]
+    assert run(agent, "merged", MERGED_VIEW) == 0
+    assert stdout(agent, "merged").splitlines()[:5] == [
+        "top", "hello from layer 2", 'NAME="mesos-py busybox"', "deleteme-gone", "new"]
+    # Stored by content: the same layer ids as the modern archive's diff ids.
+    store = tmp_path / "agent" / "store"
+    stored = json.load(open(store / "storedImages"))["images"]["busybox:latest"]
+    assert stored["layers"] == [d.partition(":")[2]
+                                for d in image_info["docker_archive"]["diff_ids"]]
 
 
 def test_layers_are_shared_and_concurrent_launches_pull_each_layer_once(
