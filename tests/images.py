@@ -9,6 +9,7 @@ to a test's own files, reusing the real layers.
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import http.client
 import http.server
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -219,32 +221,14 @@ class TokenAuthRegistry:
 
     def start(self) -> "TokenAuthRegistry":
         os.makedirs(self.directory, exist_ok=True)
-        self.key, self.cert = (os.path.join(self.directory, n) for n in ("key.pem", "cert.pem"))
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=mesos-py-token", "-keyout", self.key, "-out", self.cert],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.key, self.cert = _self_signed(self.directory, "mesos-py-token")
         der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
                              check=True, capture_output=True).stdout
         self._x5c = base64.b64encode(der).decode()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
-        config = os.path.join(self.directory, "config.yml")
-        with open(config, "w") as out:
-            out.write(f"""version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {self.storage}
-  maintenance:
-    uploadpurging:
-      enabled: false
-    readonly:
-      enabled: true
-http:
-  addr: {self.address}
-  secret: mesos-py-token-test
+        self._process = _serve_registry(self.directory, self.address, self.storage, f"""
 auth:
   token:
     realm: {realm}
@@ -252,26 +236,10 @@ auth:
     issuer: {self.ISSUER}
     rootcertbundle: {self.cert}
 """)
-        log = open(os.path.join(self.directory, "registry.log"), "wb")
-        self._process = subprocess.Popen(["docker-registry", "serve", config], stdout=log,
-                                         stderr=log)
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection(self.address, timeout=2)
-                connection.request("GET", "/v2/")
-                if connection.getresponse().status == 401:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the token-auth registry did not start")
+        return self
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        _stop_registry(self._process)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -319,3 +287,109 @@ auth:
                 pass
 
         return Handler
+
+
+class TlsBasicAuthRegistry:
+    """A real registry (distribution) over HTTPS, with a self-signed
+    certificate for 127.0.0.1 (`cert`), demanding HTTP basic auth of
+    `username:password` (an htpasswd file), serving the main registry's
+    storage read-only."""
+
+    def __init__(self, directory: str, username: str, password: str,
+                 storage: str = "/tmp/mesos-py-registry/data") -> None:
+        self.directory, self.storage = directory, storage
+        self.username, self.password = username, password
+        self.address = f"127.0.0.1:{free_port()}"
+        self.cert = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "TlsBasicAuthRegistry":
+        os.makedirs(self.directory, exist_ok=True)
+        key, self.cert = _self_signed(self.directory, "127.0.0.1", "IP:127.0.0.1")
+        htpasswd = os.path.join(self.directory, "htpasswd")
+        with open(htpasswd, "w") as out:
+            out.write(f"{self.username}:{_bcrypt(self.password)}\n")
+        self._process = _serve_registry(self.directory, self.address, self.storage, f"""
+  tls:
+    certificate: {self.cert}
+    key: {key}
+auth:
+  htpasswd:
+    realm: mesos-py-basic
+    path: {htpasswd}
+""", cafile=self.cert)
+        return self
+
+    def stop(self) -> None:
+        _stop_registry(self._process)
+
+
+def _self_signed(directory: str, name: str, san: str | None = None) -> tuple[str, str]:
+    """(key, certificate) made by openssl in `directory`."""
+    key, cert = (os.path.join(directory, n) for n in ("key.pem", "cert.pem"))
+    extra = ["-addext", f"subjectAltName={san}"] if san else []
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={name}", *extra, "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return key, cert
+
+
+def _bcrypt(password: str) -> str:
+    """An htpasswd bcrypt hash (the only kind distribution accepts), by libcrypt."""
+    libcrypt = ctypes.CDLL("libcrypt.so.1")
+    libcrypt.crypt_gensalt.restype = libcrypt.crypt.restype = ctypes.c_char_p
+    salt = libcrypt.crypt_gensalt(b"$2b$", 5, None, 0)
+    hashed = libcrypt.crypt(password.encode(), salt)
+    assert hashed and hashed.startswith(b"$2b$"), hashed
+    return str(hashed.decode())
+
+
+def _serve_registry(directory: str, address: str, storage: str, extra_config: str,
+                    cafile: str | None = None) -> subprocess.Popen[bytes]:
+    """`docker-registry serve` on `address` with read-only `storage`; `extra_config`
+    continues its `http:` section (or starts `auth:`). Returns once /v2/ answers 401."""
+    config = os.path.join(directory, "config.yml")
+    with open(config, "w") as out:
+        out.write(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: {address}
+  secret: mesos-py-auth-test
+{extra_config.lstrip(chr(10))}""")
+    log = open(os.path.join(directory, "registry.log"), "wb")
+    process = subprocess.Popen(["docker-registry", "serve", config], stdout=log, stderr=log)
+    log.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            connection: http.client.HTTPConnection = (
+                http.client.HTTPSConnection(address, timeout=2,
+                                            context=ssl.create_default_context(cafile=cafile))
+                if cafile else http.client.HTTPConnection(address, timeout=2))
+            connection.request("GET", "/v2/")
+            if connection.getresponse().status == 401:
+                return process
+        except OSError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    _stop_registry(process)
+    with open(os.path.join(directory, "registry.log"), errors="replace") as failed:
+        raise RuntimeError(f"the registry at {address} did not start: {failed.read()}")
+
+
+def _stop_registry(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+    if process is not None:
+        process.wait(timeout=10)

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.agent import AgentProcess
-from tests.images import (REGISTRY, Registry, TokenAuthRegistry, derive_archive, docker_image,
-                          make_images)
+from tests.images import (REGISTRY, Registry, TlsBasicAuthRegistry, TokenAuthRegistry,
+                          derive_archive, docker_image, make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 REPO = f"{REGISTRY}/mesos-py/busybox"
@@ -33,11 +33,12 @@ def registry() -> Iterator[Registry]:
 @pytest.fixture
 def registry_agent(make_agent: Callable[..., AgentProcess], tmp_path: Any,
                    registry: Registry) -> Callable[..., AgentProcess]:
-    def make(extra: list[str] | None = None, name: str = "agent") -> AgentProcess:
+    def make(extra: list[str] | None = None, name: str = "agent",
+             env: dict[str, str] | None = None) -> AgentProcess:
         return make_agent(["--launcher=linux", ISOLATION, "--image_providers=docker",
                            "--image_provisioner_backend=overlay",
                            f"--docker_store_dir={tmp_path / name / 'store'}", *(extra or [])],
-                          name=name)
+                          name=name, env=env)
     return make
 
 
@@ -204,5 +205,55 @@ def test_token_auth_with_docker_config_credentials(
         # One token for the whole pull, asked for with alice's credentials.
         granted = [q for q, authorization in secured.requests if authorization == secured.expected]
         assert granted == ["service=mesos-py-registry&scope=repository%3Amesos-py%2Fbusybox%3Apull"]
+    finally:
+        secured.stop()
+
+
+def test_https_registry_with_basic_auth_from_docker_config(
+        registry_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
+        tmp_path: Any) -> None:
+    # --docker_registry is an https URL; the image name has no registry. The
+    # agent trusts the registry's self-signed certificate through OpenSSL's
+    # SSL_CERT_FILE, and answers its Basic challenge from --docker_config.
+    secured = TlsBasicAuthRegistry(str(tmp_path / "tls"), "bob", "hunter2").start()
+    try:
+        url = f"https://{secured.address}"
+        trusted = {"SSL_CERT_FILE": secured.cert}
+
+        def config(password: str) -> str:
+            auth = base64.b64encode(f"bob:{password}".encode()).decode()
+            return "--docker_config=" + json.dumps({"auths": {url: {"auth": auth}}})
+
+        anonymous = registry_agent([f"--docker_registry={url}"], name="anonymous", env=trusted)
+        reply = anonymous.launch("anon", "true", container=docker_image("mesos-py/busybox"))
+        assert (reply.status, reply.text) == (400, (
+            f"Failed to pull image 'mesos-py/busybox:latest': the registry {secured.address} "
+            "needs credentials for the manifest of 'mesos-py/busybox' (none in "
+            "--docker_config)"))
+
+        wrong = registry_agent([f"--docker_registry={url}", config("wrong")], name="wrong",
+                               env=trusted)
+        reply = wrong.launch("wrong", "true", container=docker_image("mesos-py/busybox"))
+        assert reply.status == 400
+        assert f"the registry {secured.address} answered 401 Unauthorized for the manifest " \
+               "of 'mesos-py/busybox'" in reply.text, reply.text
+
+        untrusting = registry_agent([f"--docker_registry={url}", config("hunter2")],
+                                    name="untrusting")
+        reply = untrusting.launch("untrusted", "true",
+                                  container=docker_image("mesos-py/busybox"))
+        assert reply.status == 400
+        assert f"cannot fetch {url}/v2/mesos-py/busybox/manifests/latest: " in reply.text
+        assert "CERTIFICATE_VERIFY_FAILED" in reply.text, reply.text
+
+        agent = registry_agent([f"--docker_registry={url}", config("hunter2")], name="bob",
+                               env=trusted)
+        assert launch_and_read(agent, "bob", "mesos-py/busybox") == image_info["expected_stdout"]
+        stored = json.load(open(tmp_path / "bob" / "store" / "storedImages"))["images"]
+        assert list(stored) == ["mesos-py/busybox:latest"]
+        for refused in (anonymous, wrong, untrusting):  # nothing was pulled
+            store = os.path.join(os.path.dirname(refused.work_dir), "store")
+            assert not os.path.exists(os.path.join(store, "storedImages"))
+            assert os.listdir(os.path.join(store, "layers")) == []
     finally:
         secured.stop()
