@@ -109,10 +109,10 @@ def derive_archive(directory: str, name: str, tag: str = "latest",
             image_config["config"][key] = value
     if corrupt_layer is not None:
         layer_name = entry["Layers"][corrupt_layer]
-        data = bytearray(files[layer_name])
-        index = data.index(b"hello from layer 2") if b"hello from layer 2" in data else 600
-        data[index] ^= 0x20
-        files[layer_name] = bytes(data)
+        damaged = bytearray(files[layer_name])
+        index = damaged.find(b"hello from layer 2")
+        damaged[index if index >= 0 else 600] ^= 0x20
+        files[layer_name] = bytes(damaged)
     config_bytes = json.dumps(image_config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     del files[entry["Config"]]
@@ -393,3 +393,74 @@ def _stop_registry(process: subprocess.Popen[bytes] | None) -> None:
         process.kill()
     if process is not None:
         process.wait(timeout=10)
+
+
+class SlowLinkToRegistry:
+    """A real registry behind a slow link: an HTTP proxy on loopback that
+    relays every request to `upstream` and its answer byte for byte, except
+    that a blob whose digest is in `stalling` gets its headers and half its
+    body, then nothing until `release()` (or `stop()`). `stalled` lists the
+    digests whose download is stuck there."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.stalling: set[str] = set()
+        self.stalled: list[str] = []
+        self._released = threading.Event()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def release(self) -> None:
+        self.stalling.clear()
+        self._released.set()
+
+    def stop(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _relay(self, handler: http.server.BaseHTTPRequestHandler, body: bool) -> None:
+        connection = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items()
+                       if k.lower() in ("accept", "authorization")}
+            connection.request(handler.command, handler.path, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            handler.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+        finally:
+            connection.close()
+        if not body:
+            return
+        digest = handler.path.rsplit("/", 1)[-1]
+        if "/blobs/" in handler.path and digest in self.stalling:
+            handler.wfile.write(data[:len(data) // 2])
+            handler.wfile.flush()
+            self.stalled.append(digest)
+            self._released.wait(timeout=120)
+            return  # the client sees a short body and fails
+        handler.wfile.write(data)
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer._relay(self, True)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                outer._relay(self, False)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler

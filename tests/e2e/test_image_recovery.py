@@ -13,7 +13,8 @@ import pytest
 
 from tests.agent import AgentProcess, wait_until
 from tests.file_server import FileServer
-from tests.images import IMAGES, appc_image, docker_image, make_images
+from tests.images import (IMAGES, Registry, SlowLinkToRegistry, appc_image, docker_image,
+                          make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 
@@ -138,3 +139,62 @@ def test_an_orphan_image_container_is_killed_and_its_rootfs_unmounted(
     wait_until(lambda: provisioned(agent) == [], timeout=10)
     assert mounts_under(os.path.join(agent.work_dir, "provisioner")) == []
     assert agent.containers(show_standalone=True) == []
+
+
+@pytest.fixture
+def slow_registry(tmp_path: Any) -> Iterator[SlowLinkToRegistry]:
+    make_images()
+    registry = Registry(str(tmp_path / "registry")).start()
+    link = SlowLinkToRegistry(registry.address)
+    try:
+        yield link
+    finally:
+        link.stop()
+        registry.stop()
+
+
+def test_a_docker_pull_cut_by_the_kill_is_cleaned_up(
+        make_agent: Callable[..., AgentProcess], slow_registry: SlowLinkToRegistry,
+        tmp_path: Any) -> None:
+    info = make_images()
+    top_layer = info["oci_layout"]["layer_digests"][1]  # the registry's blobs are the layout's
+    slow_registry.stalling.add(top_layer)
+    store = tmp_path / "store"
+    agent = make_agent(["--launcher=linux", ISOLATION, "--image_providers=docker",
+                        "--image_provisioner_backend=overlay",
+                        f"--docker_registry=http://{slow_registry.address}",
+                        f"--docker_store_dir={store}"])
+    replies: list[Any] = []
+
+    def launch() -> None:
+        try:
+            replies.append(agent.launch("pulling", "true",
+                                        container=docker_image("mesos-py/busybox")))
+        except OSError as error:
+            replies.append(error)
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    # The top layer is half-downloaded into the store's staging area when the agent dies.
+    wait_until(lambda: slow_registry.stalled and os.listdir(store / "staging"))
+    staged = os.listdir(store / "staging")
+    agent.kill(signal.SIGKILL)
+    thread.join(timeout=30)
+    assert isinstance(replies[0], OSError)
+
+    slow_registry.release()
+    agent.start()
+    wait = agent.wait("pulling").json()["wait_container"]
+    assert wait == {"message": "Container launch was interrupted by an agent restart"}
+    assert not set(os.listdir(store / "staging")) & set(staged)
+    top_diff_id = info["docker_archive"]["diff_ids"][1].partition(":")[2]
+    assert top_diff_id not in os.listdir(store / "layers")
+    assert not os.path.exists(store / "storedImages")
+    assert provisioned(agent) == []
+    assert mounts_under(os.path.join(agent.work_dir, "provisioner")) == []
+    # The store is consistent: the image pulls and runs now.
+    assert agent.launch("again", {"shell": False},
+                        container=docker_image("mesos-py/busybox")).status == 200
+    assert agent.wait("again").json()["wait_container"]["exit_status"] == 0
+    assert open(os.path.join(agent.sandbox("again"), "stdout")).read() == info["expected_stdout"]
+    assert top_diff_id in os.listdir(store / "layers")
