@@ -160,14 +160,16 @@ def test_an_unknown_image_is_a_clear_400_and_the_store_stays_usable(
     assert launch_and_read(agent, "ok", REPO) == image_info["expected_stdout"]
 
 
+@pytest.mark.parametrize("damage", ["layer", "config"])
 def test_a_damaged_blob_fails_the_pull_and_leaves_nothing_in_the_store(
         registry_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
-        tmp_path: Any) -> None:
-    # A registry of our own, whose copy of layer 2 is then damaged on disk.
+        tmp_path: Any, damage: str) -> None:
+    # A registry of our own, whose copy of layer 2 (or of the config) is then damaged on disk.
     damaged = Registry(str(tmp_path / "registry")).start()
     try:
-        layer = image_info["oci_layout"]["layer_digests"][1]
-        blob = damaged.blob_path(layer)
+        digest = (image_info["oci_layout"]["layer_digests"][1] if damage == "layer"
+                  else image_info["oci_layout"]["config_digest"])
+        blob = damaged.blob_path(digest)
         data = bytearray(open(blob, "rb").read())
         data[len(data) // 2] ^= 0xFF
         open(blob, "wb").write(bytes(data))
@@ -175,11 +177,14 @@ def test_a_damaged_blob_fails_the_pull_and_leaves_nothing_in_the_store(
         reply = agent.launch("bad", "true",
                              container=docker_image(f"{damaged.address}/mesos-py/busybox"))
         assert reply.status == 400
-        assert f"Digest mismatch for layer {layer}" in reply.text, reply.text
+        what = "layer" if damage == "layer" else "image config"
+        assert f"Digest mismatch for {what} {digest}" in reply.text, reply.text
         store = tmp_path / "agent" / "store"
         assert os.listdir(store / "staging") == []
         layers = os.listdir(store / "layers")
         assert image_info["docker_archive"]["diff_ids"][1].partition(":")[2] not in layers
+        assert os.listdir(store / "configs") == []
+        assert not os.path.exists(store / "storedImages")
         # The same image from the intact registry: the store is fine.
         assert launch_and_read(agent, "good", REPO) == image_info["expected_stdout"]
     finally:
