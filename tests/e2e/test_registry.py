@@ -112,6 +112,13 @@ def test_oci_manifest_digest_reference_and_a_second_pull_fetches_no_layer(
     # A cached image is not pulled again.
     assert launch_and_read(agent, "again", f"{REPO}:oci") == expected
     assert agent.log().count(f"Pulling image '{REPO}:oci'") == 1
+    # `cached: false` asks the registry again; the layers it names are in the store.
+    reply = agent.launch("fresh", {"shell": False},
+                         container=docker_image(f"{REPO}:oci", cached=False))
+    assert reply.status == 200, reply.text
+    assert agent.wait("fresh").json()["wait_container"]["exit_status"] == 0
+    assert agent.log().count(f"Pulling image '{REPO}:oci'") == 2
+    assert agent.log().count("Stored layer") == 2
 
 
 def test_an_index_gives_the_manifest_of_this_platform(
