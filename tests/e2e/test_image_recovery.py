@@ -59,8 +59,14 @@ def test_image_containers_survive_an_agent_sigkill(make_agent: Callable[..., Age
     [mount] = mounts_under(provisioner)
     assert "/containers/runner/" in mount
     count = os.path.join(agent.sandbox("runner"), "count")
-    before = int(open(count).read())
-    wait_until(lambda: open(count).read().strip() and int(open(count).read()) > before + 2)
+
+    def counted() -> int | None:
+        # One read: `cp` truncates before it writes, so the file may be empty.
+        text = open(count).read().strip()
+        return int(text) if text else None
+
+    before = wait_until(counted)
+    wait_until(lambda: (counted() or 0) > before + 2)
 
     assert agent.kill_container("runner").status == 200
     assert agent.wait("runner").json()["wait_container"]["exit_status"] == signal.SIGKILL
