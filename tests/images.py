@@ -81,15 +81,22 @@ def _write_archive(path: str, files: dict[str, bytes]) -> None:
 def derive_archive(directory: str, name: str, tag: str = "latest",
                    config: dict[str, Any] | None = None,
                    corrupt_layer: int | None = None,
-                   extra_layer: dict[str, bytes] | None = None) -> str:
+                   extra_layer: dict[str, bytes] | None = None,
+                   bottom_layers: int | None = None) -> str:
     """A docker archive `directory/<name>:<tag>.tar` with busybox's layers and
     its config changed by `config` (keys of the runtime config; None deletes),
     or with one layer's content changed (its diff id no longer matches), or
-    with a third layer holding the files `extra_layer`."""
+    with a third layer holding the files `extra_layer`, or with only its
+    `bottom_layers` first layers."""
     files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
     manifest = json.loads(files["manifest.json"])
     entry = manifest[0]
     image_config = json.loads(files[entry["Config"]])
+    if bottom_layers is not None:
+        for dropped in entry["Layers"][bottom_layers:]:
+            del files[dropped]
+        del entry["Layers"][bottom_layers:]
+        del image_config["rootfs"]["diff_ids"][bottom_layers:]
     if extra_layer is not None:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as layer:

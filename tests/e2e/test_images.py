@@ -128,6 +128,34 @@ def test_bind_backend_refuses_a_multi_layer_image(image_agent: Callable[..., Age
     assert provisioned(agent) == []
 
 
+def test_bind_backend_mounts_a_single_layer_image_read_only(
+        image_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    archives = tmp_path / "archives"
+    derive_archive(str(archives), "base", bottom_layers=1,
+                   config={"Cmd": None, "WorkingDir": None})  # /data is in layer 2
+    agent = image_agent("bind", registry=str(archives))
+    script = ("cat /etc/layer; test -e /etc/deleteme && echo deleteme-here; "
+              "touch /etc/x 2>/dev/null && echo writable || echo read-only; "
+              "echo out > $MESOS_SANDBOX/out; touch /mnt/mesos/sandbox/ready; sleep 1000")
+    reply = agent.launch("bind", script, container=docker_image("base"))
+    assert reply.status == 200, reply.text
+    wait_until(lambda: os.path.exists(os.path.join(agent.sandbox("bind"), "ready")))
+    assert stdout(agent, "bind").splitlines() == ["base", "deleteme-here", "read-only"]
+    assert open(os.path.join(agent.sandbox("bind"), "out")).read() == "out\n"
+    # The rootfs is a read-only bind mount of the store's only layer.
+    provisioner = os.path.join(agent.work_dir, "provisioner")
+    [rootfs] = host_mounts_under(provisioner)
+    assert "/backends/bind/rootfses/" in rootfs
+    with open("/proc/self/mountinfo") as mountinfo:
+        [entry] = [line.split() for line in mountinfo if line.split()[4] == rootfs]
+    assert entry[3].endswith("/rootfs") and "/store/layers/" in entry[3]
+    assert entry[5].split(",")[0] == "ro"
+    assert agent.kill_container("bind").status == 200
+    agent.wait("bind")
+    assert provisioned(agent) == []
+    assert host_mounts_under(provisioner) == []
+
+
 def test_proc_sys_dev_and_the_sandbox_inside_the_rootfs(
         image_agent: Callable[..., AgentProcess]) -> None:
     agent = image_agent("overlay")
