@@ -312,13 +312,13 @@ def test_image_flags_are_checked_at_start_up(make_agent: Callable[..., AgentProc
 
 # docker/runtime's table, end to end: four images (Entrypoint/Cmd set or not)
 # times the eight CommandInfo rows; the Error cells are 400s.
-RUNTIME_IMAGES = {
+RUNTIME_IMAGES: dict[str, dict[str, Any]] = {
     "e0c0": {"Entrypoint": None, "Cmd": None},
     "e0c1": {"Entrypoint": None, "Cmd": ["/bin/echo", "cmd1", "cmd2"]},
     "e1c0": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": None},
     "e1c1": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": ["cmd1", "cmd2"]},
 }
-RUNTIME_ROWS = {
+RUNTIME_ROWS: dict[str, dict[str, Any]] = {
     "sh0v0a0": {"shell": False},
     "sh0v0a1": {"shell": False, "arguments": ["a1", "a2"]},
     "sh0v1a0": {"shell": False, "value": "/bin/echo"},
