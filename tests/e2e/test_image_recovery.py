@@ -204,3 +204,34 @@ def test_a_docker_pull_cut_by_the_kill_is_cleaned_up(
     assert agent.wait("again").json()["wait_container"]["exit_status"] == 0
     assert open(os.path.join(agent.sandbox("again"), "stdout")).read() == info["expected_stdout"]
     assert top_diff_id in os.listdir(store / "layers")
+
+
+def test_a_container_killed_while_its_image_is_pulled_leaves_nothing(
+        make_agent: Callable[..., AgentProcess], slow_registry: SlowLinkToRegistry,
+        tmp_path: Any) -> None:
+    info = make_images()
+    slow_registry.stalling.add(info["oci_layout"]["layer_digests"][1])
+    store = tmp_path / "store"
+    agent = make_agent(["--launcher=linux", ISOLATION, "--image_providers=docker",
+                        "--image_provisioner_backend=overlay", "--fetcher_stall_timeout=2secs",
+                        f"--docker_registry=http://{slow_registry.address}",
+                        f"--docker_store_dir={store}"])
+    replies: list[Any] = []
+    thread = threading.Thread(target=lambda: replies.append(
+        agent.launch("pulling", "true", container=docker_image("mesos-py/busybox"))))
+    thread.start()
+    wait_until(lambda: slow_registry.stalled)
+    assert agent.kill_container("pulling").status == 200
+    # The destroy lets the pull settle (here: the stall timeout) and removes what it made.
+    assert agent.wait("pulling").json() == {"type": "WAIT_CONTAINER", "wait_container": {}}
+    thread.join(timeout=30)
+    assert replies[0].status == 400
+    assert "no data for the stall timeout" in replies[0].text, replies[0].text
+    assert os.listdir(store / "staging") == []
+    assert not os.path.exists(store / "storedImages")
+    assert provisioned(agent) == []
+    assert agent.containers(show_standalone=True) == []
+    slow_registry.release()
+    assert agent.launch("again", "cat /data/hello.txt",
+                        container=docker_image("mesos-py/busybox")).status == 200
+    assert agent.wait("again").json()["wait_container"]["exit_status"] == 0
