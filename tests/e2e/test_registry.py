@@ -261,11 +261,23 @@ def test_https_registry_with_basic_auth_from_docker_config(
         agent = registry_agent([f"--docker_registry={url}", config("hunter2")], name="bob",
                                env=trusted)
         assert launch_and_read(agent, "bob", "mesos-py/busybox") == image_info["expected_stdout"]
-        stored = json.load(open(tmp_path / "bob" / "store" / "storedImages"))["images"]
-        assert list(stored) == ["mesos-py/busybox:latest"]
+
         for refused in (anonymous, wrong, untrusting):  # nothing was pulled
             store = os.path.join(os.path.dirname(refused.work_dir), "store")
             assert not os.path.exists(os.path.join(store, "storedImages"))
             assert os.listdir(os.path.join(store, "layers")) == []
+
+        # The image's own docker config (a VALUE secret) instead of the flag's.
+        document = json.dumps({"auths": {url: {"auth": base64.b64encode(
+            b"bob:hunter2").decode()}}}).encode()
+        secret = {"type": "VALUE", "value": {"data": base64.b64encode(document).decode()}}
+        reply = anonymous.launch("own-config", {"shell": False}, container=docker_image(
+            "mesos-py/busybox", docker={"name": "mesos-py/busybox", "config": secret}))
+        assert reply.status == 200, reply.text
+        assert anonymous.wait("own-config").json()["wait_container"]["exit_status"] == 0
+        with open(os.path.join(anonymous.sandbox("own-config"), "stdout")) as out:
+            assert out.read() == image_info["expected_stdout"]
+        stored = json.load(open(tmp_path / "bob" / "store" / "storedImages"))["images"]
+        assert list(stored) == ["mesos-py/busybox:latest"]
     finally:
         secured.stop()
