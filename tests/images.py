@@ -228,7 +228,7 @@ class TokenAuthRegistry:
 
     def start(self) -> "TokenAuthRegistry":
         os.makedirs(self.directory, exist_ok=True)
-        self.key, self.cert = _self_signed(self.directory, "mesos-py-token")
+        self.key, self.cert = self_signed(self.directory, "mesos-py-token")
         der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
                              check=True, capture_output=True).stdout
         self._x5c = base64.b64encode(der).decode()
@@ -312,7 +312,7 @@ class TlsBasicAuthRegistry:
 
     def start(self) -> "TlsBasicAuthRegistry":
         os.makedirs(self.directory, exist_ok=True)
-        key, self.cert = _self_signed(self.directory, "127.0.0.1", "IP:127.0.0.1")
+        key, self.cert = self_signed(self.directory, "127.0.0.1", "IP:127.0.0.1")
         htpasswd = os.path.join(self.directory, "htpasswd")
         with open(htpasswd, "w") as out:
             out.write(f"{self.username}:{_bcrypt(self.password)}\n")
@@ -331,7 +331,7 @@ auth:
         _stop_registry(self._process)
 
 
-def _self_signed(directory: str, name: str, san: str | None = None) -> tuple[str, str]:
+def self_signed(directory: str, name: str, san: str | None = None) -> tuple[str, str]:
     """(key, certificate) made by openssl in `directory`."""
     key, cert = (os.path.join(directory, n) for n in ("key.pem", "cert.pem"))
     extra = ["-addext", f"subjectAltName={san}"] if san else []
