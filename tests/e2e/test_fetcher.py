@@ -67,13 +67,14 @@ def test_uris_are_fetched_extracted_and_made_executable(
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("z/inside.txt", "from zip\n")
     server.files["/pack.zip"] = zipped.getvalue()
-    uris = [{"value": str(local)},
-            {"value": f"file://{script}", "executable": True},
-            {"value": f"{server.url}/data.txt", "output_file": "fetched/renamed.txt"},
-            {"value": f"{server.url}/notes.gz"},
-            {"value": f"{server.url}/pack.zip"},
-            {"value": f"{server.url}/data.txt?version=2", "extract": False,
-             "output_file": "plain.txt"}]
+    uris: list[dict[str, Any]] = [
+        {"value": str(local)},
+        {"value": f"file://{script}", "executable": True},
+        {"value": f"{server.url}/data.txt", "output_file": "fetched/renamed.txt"},
+        {"value": f"{server.url}/notes.gz"},
+        {"value": f"{server.url}/pack.zip"},
+        {"value": f"{server.url}/data.txt?version=2", "extract": False,
+         "output_file": "plain.txt"}]
     command = "cat conf/app.conf fetched/renamed.txt notes z/inside.txt plain.txt; ./run.sh"
     reply = launch(agent, "fetch", command, uris)
     assert reply.status == 200, reply.text
