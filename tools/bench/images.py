@@ -23,6 +23,7 @@ Needs root (mounts, crun); crun comes from Debian (apt-get install crun).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -200,6 +201,18 @@ def merged_rootfs(store: str, scratch: str) -> str:
     return rootfs
 
 
+def remove_scratch(scratch: str) -> None:
+    """Removes the scratch directory, and what a container the agents did not
+    destroy (a run cut short) left: its rootfs mounts and overlay links in /tmp."""
+    from mesos_py.linux import fs
+    fs.unmount_all_under(scratch)
+    for links in glob.glob(os.path.join(tempfile.gettempdir(), "mesos-py-overlay-*")):
+        targets = [os.readlink(os.path.join(links, name)) for name in os.listdir(links)]
+        if any(target.startswith(scratch + "/") for target in targets):
+            shutil.rmtree(links, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -244,7 +257,7 @@ def main() -> None:
         for bench in benches:
             bench.agent.cleanup()
         registry.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
 
     def cell(value: tuple[float, float]) -> str:
         return f"{value[0]:8.2f} / {value[1]:8.2f}"
