@@ -34,7 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return
-    basetemp = str(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    temp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    # With its slash: pytest-43 must not claim pytest-431, another session's.
+    basetemp = os.path.join(str(temp), "")
     # Orphaned zombies are ours to reap; a container's init cannot finish
     # exiting until every process of its pid namespace has been reaped.
     deadline = time.monotonic() + 5
