@@ -12,7 +12,9 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import psutil
@@ -32,14 +34,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return
-    basetemp = str(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    temp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    # With its slash: pytest-43 must not claim pytest-431, another session's.
+    basetemp = os.path.join(str(temp), "")
     # Orphaned zombies are ours to reap; a container's init cannot finish
     # exiting until every process of its pid namespace has been reaped.
     deadline = time.monotonic() + 5
     while _reap() and time.monotonic() < deadline:
         time.sleep(0.05)
     leftovers = (_leftover_processes() + _leftover_mounts(basetemp) +
-                 _leftover_cgroups() + _leftover_loops(basetemp))
+                 _leftover_cgroups() + _leftover_loops(basetemp) +
+                 _leftover_overlay_links(basetemp))
     _reap()
     if leftovers:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -97,6 +102,21 @@ def _leftover_loops(basetemp: str) -> list[str]:
             device = "/dev/" + backing.split("/")[3]
             found.append(f"loop device {device} ({image})")
             os.system(f"losetup -d {device} 2>/dev/null")
+    return found
+
+
+def _leftover_overlay_links(basetemp: str) -> list[str]:
+    """The overlay backend's short layer links live in /tmp (mount options
+    must fit a page); those pointing into this session's directories are ours."""
+    found = []
+    for links in glob.glob(os.path.join(tempfile.gettempdir(), "mesos-py-overlay-*")):
+        try:
+            targets = [os.readlink(os.path.join(links, name)) for name in os.listdir(links)]
+        except OSError:
+            continue
+        if any(t.startswith(basetemp) or SESSION_MARKER in t for t in targets):
+            found.append(f"overlay links {links}")
+            shutil.rmtree(links, ignore_errors=True)
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 import time
 from typing import Any
@@ -13,7 +14,8 @@ class FileServer:
     `/stall` and the paths in `stalling` send half their body, then nothing
     for `stall_seconds`."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """`tls`: (certificate, key) files to serve https instead of http."""
         self.files: dict[str, bytes] = {}
         self.gets: dict[str, int] = {}
         self.stalling: set[str] = {"/stall"}
@@ -54,7 +56,13 @@ class FileServer:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ to a test's own files, reusing the real layers.
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import http.client
 import http.server
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -79,15 +81,22 @@ def _write_archive(path: str, files: dict[str, bytes]) -> None:
 def derive_archive(directory: str, name: str, tag: str = "latest",
                    config: dict[str, Any] | None = None,
                    corrupt_layer: int | None = None,
-                   extra_layer: dict[str, bytes] | None = None) -> str:
+                   extra_layer: dict[str, bytes] | None = None,
+                   bottom_layers: int | None = None) -> str:
     """A docker archive `directory/<name>:<tag>.tar` with busybox's layers and
     its config changed by `config` (keys of the runtime config; None deletes),
     or with one layer's content changed (its diff id no longer matches), or
-    with a third layer holding the files `extra_layer`."""
+    with a third layer holding the files `extra_layer`, or with only its
+    `bottom_layers` first layers."""
     files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
     manifest = json.loads(files["manifest.json"])
     entry = manifest[0]
     image_config = json.loads(files[entry["Config"]])
+    if bottom_layers is not None:
+        for dropped in entry["Layers"][bottom_layers:]:
+            del files[dropped]
+        del entry["Layers"][bottom_layers:]
+        del image_config["rootfs"]["diff_ids"][bottom_layers:]
     if extra_layer is not None:
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as layer:
@@ -107,10 +116,10 @@ def derive_archive(directory: str, name: str, tag: str = "latest",
             image_config["config"][key] = value
     if corrupt_layer is not None:
         layer_name = entry["Layers"][corrupt_layer]
-        data = bytearray(files[layer_name])
-        index = data.index(b"hello from layer 2") if b"hello from layer 2" in data else 600
-        data[index] ^= 0x20
-        files[layer_name] = bytes(data)
+        damaged = bytearray(files[layer_name])
+        index = damaged.find(b"hello from layer 2")
+        damaged[index if index >= 0 else 600] ^= 0x20
+        files[layer_name] = bytes(damaged)
     config_bytes = json.dumps(image_config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     del files[entry["Config"]]
@@ -121,6 +130,19 @@ def derive_archive(directory: str, name: str, tag: str = "latest",
     files.pop("repositories", None)
     path = os.path.join(directory, f"{name}:{tag}.tar")
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write_archive(path, files)
+    return path
+
+
+def legacy_archive(directory: str, name: str = "busybox") -> str:
+    """`directory/<name>.tar`: busybox.tar without manifest.json and the image
+    config, as old `docker save` wrote it: only the `repositories` file and
+    the `<layer id>/json` parent chain (what Mesos's local puller reads)."""
+    files = _members(os.path.join(IMAGES, "docker-archive", "busybox.tar"))
+    manifest = json.loads(files.pop("manifest.json"))
+    del files[manifest[0]["Config"]]
+    path = os.path.join(directory, f"{name}.tar")
+    os.makedirs(directory, exist_ok=True)
     _write_archive(path, files)
     return path
 
@@ -206,32 +228,14 @@ class TokenAuthRegistry:
 
     def start(self) -> "TokenAuthRegistry":
         os.makedirs(self.directory, exist_ok=True)
-        self.key, self.cert = (os.path.join(self.directory, n) for n in ("key.pem", "cert.pem"))
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=mesos-py-token", "-keyout", self.key, "-out", self.cert],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.key, self.cert = self_signed(self.directory, "mesos-py-token")
         der = subprocess.run(["openssl", "x509", "-in", self.cert, "-outform", "DER"],
                              check=True, capture_output=True).stdout
         self._x5c = base64.b64encode(der).decode()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         realm = f"http://127.0.0.1:{self._server.server_address[1]}/token"
-        config = os.path.join(self.directory, "config.yml")
-        with open(config, "w") as out:
-            out.write(f"""version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: {self.storage}
-  maintenance:
-    uploadpurging:
-      enabled: false
-    readonly:
-      enabled: true
-http:
-  addr: {self.address}
-  secret: mesos-py-token-test
+        self._process = _serve_registry(self.directory, self.address, self.storage, f"""
 auth:
   token:
     realm: {realm}
@@ -239,26 +243,10 @@ auth:
     issuer: {self.ISSUER}
     rootcertbundle: {self.cert}
 """)
-        log = open(os.path.join(self.directory, "registry.log"), "wb")
-        self._process = subprocess.Popen(["docker-registry", "serve", config], stdout=log,
-                                         stderr=log)
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection(self.address, timeout=2)
-                connection.request("GET", "/v2/")
-                if connection.getresponse().status == 401:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the token-auth registry did not start")
+        return self
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        _stop_registry(self._process)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -301,6 +289,183 @@ auth:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+class TlsBasicAuthRegistry:
+    """A real registry (distribution) over HTTPS, with a self-signed
+    certificate for 127.0.0.1 (`cert`), demanding HTTP basic auth of
+    `username:password` (an htpasswd file), serving the main registry's
+    storage read-only."""
+
+    def __init__(self, directory: str, username: str, password: str,
+                 storage: str = "/tmp/mesos-py-registry/data") -> None:
+        self.directory, self.storage = directory, storage
+        self.username, self.password = username, password
+        self.address = f"127.0.0.1:{free_port()}"
+        self.cert = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "TlsBasicAuthRegistry":
+        os.makedirs(self.directory, exist_ok=True)
+        key, self.cert = self_signed(self.directory, "127.0.0.1", "IP:127.0.0.1")
+        htpasswd = os.path.join(self.directory, "htpasswd")
+        with open(htpasswd, "w") as out:
+            out.write(f"{self.username}:{_bcrypt(self.password)}\n")
+        self._process = _serve_registry(self.directory, self.address, self.storage, f"""
+  tls:
+    certificate: {self.cert}
+    key: {key}
+auth:
+  htpasswd:
+    realm: mesos-py-basic
+    path: {htpasswd}
+""", cafile=self.cert)
+        return self
+
+    def stop(self) -> None:
+        _stop_registry(self._process)
+
+
+def self_signed(directory: str, name: str, san: str | None = None) -> tuple[str, str]:
+    """(key, certificate) made by openssl in `directory`."""
+    key, cert = (os.path.join(directory, n) for n in ("key.pem", "cert.pem"))
+    extra = ["-addext", f"subjectAltName={san}"] if san else []
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={name}", *extra, "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return key, cert
+
+
+def _bcrypt(password: str) -> str:
+    """An htpasswd bcrypt hash (the only kind distribution accepts), by libcrypt."""
+    libcrypt = ctypes.CDLL("libcrypt.so.1")
+    libcrypt.crypt_gensalt.restype = libcrypt.crypt.restype = ctypes.c_char_p
+    salt = libcrypt.crypt_gensalt(b"$2b$", 5, None, 0)
+    hashed = libcrypt.crypt(password.encode(), salt)
+    assert hashed and hashed.startswith(b"$2b$"), hashed
+    return str(hashed.decode())
+
+
+def _serve_registry(directory: str, address: str, storage: str, extra_config: str,
+                    cafile: str | None = None) -> subprocess.Popen[bytes]:
+    """`docker-registry serve` on `address` with read-only `storage`; `extra_config`
+    continues its `http:` section (or starts `auth:`). Returns once /v2/ answers 401."""
+    config = os.path.join(directory, "config.yml")
+    with open(config, "w") as out:
+        out.write(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: {address}
+  secret: mesos-py-auth-test
+{extra_config.lstrip(chr(10))}""")
+    log = open(os.path.join(directory, "registry.log"), "wb")
+    process = subprocess.Popen(["docker-registry", "serve", config], stdout=log, stderr=log)
+    log.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            connection: http.client.HTTPConnection = (
+                http.client.HTTPSConnection(address, timeout=2,
+                                            context=ssl.create_default_context(cafile=cafile))
+                if cafile else http.client.HTTPConnection(address, timeout=2))
+            connection.request("GET", "/v2/")
+            if connection.getresponse().status == 401:
+                return process
+        except OSError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    _stop_registry(process)
+    with open(os.path.join(directory, "registry.log"), errors="replace") as failed:
+        raise RuntimeError(f"the registry at {address} did not start: {failed.read()}")
+
+
+def _stop_registry(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+    if process is not None:
+        process.wait(timeout=10)
+
+
+class SlowLinkToRegistry:
+    """A real registry behind a slow link: an HTTP proxy on loopback that
+    relays every request to `upstream` and its answer byte for byte, except
+    that a blob whose digest is in `stalling` gets its headers and half its
+    body, then nothing until `release()` (or `stop()`). `stalled` lists the
+    digests whose download is stuck there."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.stalling: set[str] = set()
+        self.stalled: list[str] = []
+        self._released = threading.Event()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def release(self) -> None:
+        self.stalling.clear()
+        self._released.set()
+
+    def stop(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _relay(self, handler: http.server.BaseHTTPRequestHandler, body: bool) -> None:
+        connection = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in handler.headers.items()
+                       if k.lower() in ("accept", "authorization")}
+            connection.request(handler.command, handler.path, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            handler.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+        finally:
+            connection.close()
+        if not body:
+            return
+        digest = handler.path.rsplit("/", 1)[-1]
+        if "/blobs/" in handler.path and digest in self.stalling:
+            handler.wfile.write(data[:len(data) // 2])
+            handler.wfile.flush()
+            self.stalled.append(digest)
+            self._released.wait(timeout=120)
+            return  # the client sees a short body and fails
+        handler.wfile.write(data)
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer._relay(self, True)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                outer._relay(self, False)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -12,9 +12,11 @@ def make_agent(tmp_path) -> Iterator[Callable[..., AgentProcess]]:
     agents: list[AgentProcess] = []
 
     def make(extra_flags: list[str] | None = None, start: bool = True,
-             name: str = "agent", root: str | None = None) -> AgentProcess:
+             name: str = "agent", root: str | None = None,
+             env: dict[str, str] | None = None) -> AgentProcess:
         root = (tmp_path if root is None else Path(root)) / name
-        agent = AgentProcess(str(root / "work"), str(root / "run"), extra_flags=extra_flags)
+        agent = AgentProcess(str(root / "work"), str(root / "run"), extra_flags=extra_flags,
+                             env=env)
         os.makedirs(root, exist_ok=True)
         agents.append(agent)
         return agent.start() if start else agent

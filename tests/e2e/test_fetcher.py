@@ -16,7 +16,7 @@ import pytest
 
 from tests.agent import AgentProcess
 from tests.file_server import FileServer
-from tests.images import IMAGES, docker_image, make_images
+from tests.images import IMAGES, docker_image, make_images, self_signed
 
 
 @pytest.fixture
@@ -67,13 +67,14 @@ def test_uris_are_fetched_extracted_and_made_executable(
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("z/inside.txt", "from zip\n")
     server.files["/pack.zip"] = zipped.getvalue()
-    uris = [{"value": str(local)},
-            {"value": f"file://{script}", "executable": True},
-            {"value": f"{server.url}/data.txt", "output_file": "fetched/renamed.txt"},
-            {"value": f"{server.url}/notes.gz"},
-            {"value": f"{server.url}/pack.zip"},
-            {"value": f"{server.url}/data.txt?version=2", "extract": False,
-             "output_file": "plain.txt"}]
+    uris: list[dict[str, Any]] = [
+        {"value": str(local)},
+        {"value": f"file://{script}", "executable": True},
+        {"value": f"{server.url}/data.txt", "output_file": "fetched/renamed.txt"},
+        {"value": f"{server.url}/notes.gz"},
+        {"value": f"{server.url}/pack.zip"},
+        {"value": f"{server.url}/data.txt?version=2", "extract": False,
+         "output_file": "plain.txt"}]
     command = "cat conf/app.conf fetched/renamed.txt notes z/inside.txt plain.txt; ./run.sh"
     reply = launch(agent, "fetch", command, uris)
     assert reply.status == 200, reply.text
@@ -196,3 +197,29 @@ def test_fetched_files_are_in_the_sandbox_of_an_image_container(
     assert agent.wait("img").json()["wait_container"]["exit_status"] == 0
     assert sandbox_file(agent, "img", "stdout") == "fetched into the image's sandbox\ntop\n"
     assert info["architecture"]
+
+
+def test_https_uris_are_fetched_from_a_trusted_server_only(
+        make_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    # The agent trusts the server's self-signed certificate through OpenSSL's SSL_CERT_FILE.
+    key, cert = self_signed(str(tmp_path), "127.0.0.1", "IP:127.0.0.1")
+    served = FileServer(tls=(cert, key))
+    try:
+        served.files["/secure.tgz"] = tgz({"secure.txt": b"over https\n"})
+        uri = [{"value": f"{served.url}/secure.tgz"}]
+        trusting = make_agent([f"--fetcher_cache_dir={tmp_path / 'cache'}"], name="trusting",
+                              env={"SSL_CERT_FILE": cert})
+        reply = launch(trusting, "secure", "cat secure.txt", uri)
+        assert reply.status == 200, reply.text
+        assert trusting.wait("secure").json()["wait_container"]["exit_status"] == 0
+        assert sandbox_file(trusting, "secure", "stdout") == "over https\n"
+
+        untrusting = make_agent(name="untrusting")
+        reply = launch(untrusting, "untrusted", "true", uri)
+        assert reply.status == 400
+        assert reply.text.startswith(f"Failed to fetch all URIs for container 'untrusted': "
+                                     f"Failed to download '{served.url}/secure.tgz'"), reply.text
+        assert "CERTIFICATE_VERIFY_FAILED" in reply.text, reply.text
+        assert served.gets == {"/secure.tgz": 1}
+    finally:
+        served.stop()

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.agent import AgentProcess, wait_until
-from tests.images import IMAGES, derive_archive, docker_image, make_images
+from tests.images import IMAGES, appc_image, derive_archive, docker_image, make_images
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 
@@ -117,3 +117,34 @@ def test_a_malformed_image_gc_config_refuses_to_start(
     with pytest.raises(RuntimeError, match="image_disk_headroom must be a number between 0 "
                                            "and 1"):
         agent.start()
+
+
+def test_prune_images_in_the_appc_store(make_agent: Callable[..., AgentProcess],
+                                        tmp_path: Any) -> None:
+    info = make_images()
+    store = tmp_path / "appc-store"
+    agent = make_agent(["--launcher=linux", "--isolation=filesystem/linux",
+                        "--image_providers=appc", "--image_provisioner_backend=copy",
+                        f"--appc_simple_discovery_uri_prefix={IMAGES}/appc/",
+                        f"--appc_store_dir={store}"])
+    labels = {"os": "linux", "arch": info["architecture"]}
+    image = appc_image("mesos-py/busybox", labels)
+    image_id = info["aci"]["image_id"]
+
+    def appc_prune(*excluded: dict[str, Any]) -> list[str]:
+        reply = agent.call({"type": "PRUNE_IMAGES",
+                            "prune_images": {"excluded_images": list(excluded)}})
+        assert reply.status == 200, reply.text
+        return os.listdir(store / "images")
+
+    assert agent.launch("done", "true", container=image).status == 200
+    assert agent.wait("done").json()["wait_container"]["exit_status"] == 0
+    assert appc_prune(image["mesos"]["image"]) == [image_id]  # excluded by name and labels
+    assert agent.launch("running", "sleep 1000", container=image).status == 200
+    assert appc_prune() == [image_id]  # in use
+    assert agent.kill_container("running").status == 200
+    agent.wait("running")
+    assert appc_prune() == []
+    assert agent.launch("again", "cat /etc/layer", container=image).status == 200
+    assert agent.wait("again").json()["wait_container"]["exit_status"] == 0
+    assert agent.log().count("Fetching Appc image") == 2

@@ -14,7 +14,7 @@ import pytest
 
 from tests.agent import AgentProcess, wait_until
 from tests.images import (IMAGES, appc_image, copy_oci_layout, derive_archive, docker_image,
-                          make_images)
+                          legacy_archive, make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 ARCHIVES = os.path.join(IMAGES, "docker-archive")
@@ -128,6 +128,34 @@ def test_bind_backend_refuses_a_multi_layer_image(image_agent: Callable[..., Age
     assert provisioned(agent) == []
 
 
+def test_bind_backend_mounts_a_single_layer_image_read_only(
+        image_agent: Callable[..., AgentProcess], tmp_path: Any) -> None:
+    archives = tmp_path / "archives"
+    derive_archive(str(archives), "base", bottom_layers=1,
+                   config={"Cmd": None, "WorkingDir": None})  # /data is in layer 2
+    agent = image_agent("bind", registry=str(archives))
+    script = ("cat /etc/layer; test -e /etc/deleteme && echo deleteme-here; "
+              "touch /etc/x 2>/dev/null && echo writable || echo read-only; "
+              "echo out > $MESOS_SANDBOX/out; touch /mnt/mesos/sandbox/ready; sleep 1000")
+    reply = agent.launch("bind", script, container=docker_image("base"))
+    assert reply.status == 200, reply.text
+    wait_until(lambda: os.path.exists(os.path.join(agent.sandbox("bind"), "ready")))
+    assert stdout(agent, "bind").splitlines() == ["base", "deleteme-here", "read-only"]
+    assert open(os.path.join(agent.sandbox("bind"), "out")).read() == "out\n"
+    # The rootfs is a read-only bind mount of the store's only layer.
+    provisioner = os.path.join(agent.work_dir, "provisioner")
+    [rootfs] = host_mounts_under(provisioner)
+    assert "/backends/bind/rootfses/" in rootfs
+    with open("/proc/self/mountinfo") as mountinfo:
+        [entry] = [line.split() for line in mountinfo if line.split()[4] == rootfs]
+    assert entry[3].endswith("/rootfs") and "/store/layers/" in entry[3]
+    assert entry[5].split(",")[0] == "ro"
+    assert agent.kill_container("bind").status == 200
+    agent.wait("bind")
+    assert provisioned(agent) == []
+    assert host_mounts_under(provisioner) == []
+
+
 def test_proc_sys_dev_and_the_sandbox_inside_the_rootfs(
         image_agent: Callable[..., AgentProcess]) -> None:
     agent = image_agent("overlay")
@@ -178,6 +206,27 @@ def test_oci_layout_in_the_local_directory(image_agent: Callable[..., AgentProce
     agent = image_agent("overlay", registry=str(layouts))
     assert run(agent, "oci", "cat /etc/layer /data/hello.txt") == 0
     assert stdout(agent, "oci").splitlines() == ["top", "hello from layer 2"]
+
+
+def test_a_legacy_archive_with_only_repositories_and_layer_json(
+        image_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
+        tmp_path: Any) -> None:
+    # No manifest.json and no image config: the layer chain comes from the
+    # `repositories` file and each layer's `json` (its `parent`), the runtime
+    # config from the top layer's `json`, and no layer has a diff id to check.
+    archives = tmp_path / "legacy"
+    legacy_archive(str(archives))
+    agent = image_agent("overlay", registry=str(archives))
+    assert run(agent, "default", {"shell": False}) == 0
+    assert stdout(agent, "default") == image_info["expected_stdout"]
+    assert run(agent, "merged", MERGED_VIEW) == 0
+    assert stdout(agent, "merged").splitlines()[:5] == [
+        "top", "hello from layer 2", 'NAME="mesos-py busybox"', "deleteme-gone", "new"]
+    # Stored by content: the same layer ids as the modern archive's diff ids.
+    store = tmp_path / "agent" / "store"
+    stored = json.load(open(store / "storedImages"))["images"]["busybox:latest"]
+    assert stored["layers"] == [d.partition(":")[2]
+                                for d in image_info["docker_archive"]["diff_ids"]]
 
 
 def test_layers_are_shared_and_concurrent_launches_pull_each_layer_once(
@@ -263,13 +312,13 @@ def test_image_flags_are_checked_at_start_up(make_agent: Callable[..., AgentProc
 
 # docker/runtime's table, end to end: four images (Entrypoint/Cmd set or not)
 # times the eight CommandInfo rows; the Error cells are 400s.
-RUNTIME_IMAGES = {
+RUNTIME_IMAGES: dict[str, dict[str, Any]] = {
     "e0c0": {"Entrypoint": None, "Cmd": None},
     "e0c1": {"Entrypoint": None, "Cmd": ["/bin/echo", "cmd1", "cmd2"]},
     "e1c0": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": None},
     "e1c1": {"Entrypoint": ["/bin/echo", "ep1"], "Cmd": ["cmd1", "cmd2"]},
 }
-RUNTIME_ROWS = {
+RUNTIME_ROWS: dict[str, dict[str, Any]] = {
     "sh0v0a0": {"shell": False},
     "sh0v0a1": {"shell": False, "arguments": ["a1", "a2"]},
     "sh0v1a0": {"shell": False, "value": "/bin/echo"},

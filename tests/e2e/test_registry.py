@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.agent import AgentProcess
-from tests.images import (REGISTRY, Registry, TokenAuthRegistry, derive_archive, docker_image,
-                          make_images)
+from tests.images import (REGISTRY, Registry, TlsBasicAuthRegistry, TokenAuthRegistry,
+                          derive_archive, docker_image, make_images)
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 REPO = f"{REGISTRY}/mesos-py/busybox"
@@ -33,11 +33,12 @@ def registry() -> Iterator[Registry]:
 @pytest.fixture
 def registry_agent(make_agent: Callable[..., AgentProcess], tmp_path: Any,
                    registry: Registry) -> Callable[..., AgentProcess]:
-    def make(extra: list[str] | None = None, name: str = "agent") -> AgentProcess:
+    def make(extra: list[str] | None = None, name: str = "agent",
+             env: dict[str, str] | None = None) -> AgentProcess:
         return make_agent(["--launcher=linux", ISOLATION, "--image_providers=docker",
                            "--image_provisioner_backend=overlay",
                            f"--docker_store_dir={tmp_path / name / 'store'}", *(extra or [])],
-                          name=name)
+                          name=name, env=env)
     return make
 
 
@@ -111,6 +112,13 @@ def test_oci_manifest_digest_reference_and_a_second_pull_fetches_no_layer(
     # A cached image is not pulled again.
     assert launch_and_read(agent, "again", f"{REPO}:oci") == expected
     assert agent.log().count(f"Pulling image '{REPO}:oci'") == 1
+    # `cached: false` asks the registry again; the layers it names are in the store.
+    reply = agent.launch("fresh", {"shell": False},
+                         container=docker_image(f"{REPO}:oci", cached=False))
+    assert reply.status == 200, reply.text
+    assert agent.wait("fresh").json()["wait_container"]["exit_status"] == 0
+    assert agent.log().count(f"Pulling image '{REPO}:oci'") == 2
+    assert agent.log().count("Stored layer") == 2
 
 
 def test_an_index_gives_the_manifest_of_this_platform(
@@ -159,14 +167,16 @@ def test_an_unknown_image_is_a_clear_400_and_the_store_stays_usable(
     assert launch_and_read(agent, "ok", REPO) == image_info["expected_stdout"]
 
 
+@pytest.mark.parametrize("damage", ["layer", "config"])
 def test_a_damaged_blob_fails_the_pull_and_leaves_nothing_in_the_store(
         registry_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
-        tmp_path: Any) -> None:
-    # A registry of our own, whose copy of layer 2 is then damaged on disk.
+        tmp_path: Any, damage: str) -> None:
+    # A registry of our own, whose copy of layer 2 (or of the config) is then damaged on disk.
     damaged = Registry(str(tmp_path / "registry")).start()
     try:
-        layer = image_info["oci_layout"]["layer_digests"][1]
-        blob = damaged.blob_path(layer)
+        digest = (image_info["oci_layout"]["layer_digests"][1] if damage == "layer"
+                  else image_info["oci_layout"]["config_digest"])
+        blob = damaged.blob_path(digest)
         data = bytearray(open(blob, "rb").read())
         data[len(data) // 2] ^= 0xFF
         open(blob, "wb").write(bytes(data))
@@ -174,11 +184,14 @@ def test_a_damaged_blob_fails_the_pull_and_leaves_nothing_in_the_store(
         reply = agent.launch("bad", "true",
                              container=docker_image(f"{damaged.address}/mesos-py/busybox"))
         assert reply.status == 400
-        assert f"Digest mismatch for layer {layer}" in reply.text, reply.text
+        what = "layer" if damage == "layer" else "image config"
+        assert f"Digest mismatch for {what} {digest}" in reply.text, reply.text
         store = tmp_path / "agent" / "store"
         assert os.listdir(store / "staging") == []
         layers = os.listdir(store / "layers")
         assert image_info["docker_archive"]["diff_ids"][1].partition(":")[2] not in layers
+        assert os.listdir(store / "configs") == []
+        assert not os.path.exists(store / "storedImages")
         # The same image from the intact registry: the store is fine.
         assert launch_and_read(agent, "good", REPO) == image_info["expected_stdout"]
     finally:
@@ -204,5 +217,67 @@ def test_token_auth_with_docker_config_credentials(
         # One token for the whole pull, asked for with alice's credentials.
         granted = [q for q, authorization in secured.requests if authorization == secured.expected]
         assert granted == ["service=mesos-py-registry&scope=repository%3Amesos-py%2Fbusybox%3Apull"]
+    finally:
+        secured.stop()
+
+
+def test_https_registry_with_basic_auth_from_docker_config(
+        registry_agent: Callable[..., AgentProcess], image_info: dict[str, Any],
+        tmp_path: Any) -> None:
+    # --docker_registry is an https URL; the image name has no registry. The
+    # agent trusts the registry's self-signed certificate through OpenSSL's
+    # SSL_CERT_FILE, and answers its Basic challenge from --docker_config.
+    secured = TlsBasicAuthRegistry(str(tmp_path / "tls"), "bob", "hunter2").start()
+    try:
+        url = f"https://{secured.address}"
+        trusted = {"SSL_CERT_FILE": secured.cert}
+
+        def config(password: str) -> str:
+            auth = base64.b64encode(f"bob:{password}".encode()).decode()
+            return "--docker_config=" + json.dumps({"auths": {url: {"auth": auth}}})
+
+        anonymous = registry_agent([f"--docker_registry={url}"], name="anonymous", env=trusted)
+        reply = anonymous.launch("anon", "true", container=docker_image("mesos-py/busybox"))
+        assert (reply.status, reply.text) == (400, (
+            f"Failed to pull image 'mesos-py/busybox:latest': the registry {secured.address} "
+            "needs credentials for the manifest of 'mesos-py/busybox' (none in "
+            "--docker_config)"))
+
+        wrong = registry_agent([f"--docker_registry={url}", config("wrong")], name="wrong",
+                               env=trusted)
+        reply = wrong.launch("wrong", "true", container=docker_image("mesos-py/busybox"))
+        assert reply.status == 400
+        assert f"the registry {secured.address} answered 401 Unauthorized for the manifest " \
+               "of 'mesos-py/busybox'" in reply.text, reply.text
+
+        untrusting = registry_agent([f"--docker_registry={url}", config("hunter2")],
+                                    name="untrusting")
+        reply = untrusting.launch("untrusted", "true",
+                                  container=docker_image("mesos-py/busybox"))
+        assert reply.status == 400
+        assert f"cannot fetch {url}/v2/mesos-py/busybox/manifests/latest: " in reply.text
+        assert "CERTIFICATE_VERIFY_FAILED" in reply.text, reply.text
+
+        agent = registry_agent([f"--docker_registry={url}", config("hunter2")], name="bob",
+                               env=trusted)
+        assert launch_and_read(agent, "bob", "mesos-py/busybox") == image_info["expected_stdout"]
+
+        for refused in (anonymous, wrong, untrusting):  # nothing was pulled
+            store = os.path.join(os.path.dirname(refused.work_dir), "store")
+            assert not os.path.exists(os.path.join(store, "storedImages"))
+            assert os.listdir(os.path.join(store, "layers")) == []
+
+        # The image's own docker config (a VALUE secret) instead of the flag's.
+        document = json.dumps({"auths": {url: {"auth": base64.b64encode(
+            b"bob:hunter2").decode()}}}).encode()
+        secret = {"type": "VALUE", "value": {"data": base64.b64encode(document).decode()}}
+        reply = anonymous.launch("own-config", {"shell": False}, container=docker_image(
+            "mesos-py/busybox", docker={"name": "mesos-py/busybox", "config": secret}))
+        assert reply.status == 200, reply.text
+        assert anonymous.wait("own-config").json()["wait_container"]["exit_status"] == 0
+        with open(os.path.join(anonymous.sandbox("own-config"), "stdout")) as out:
+            assert out.read() == image_info["expected_stdout"]
+        stored = json.load(open(tmp_path / "bob" / "store" / "storedImages"))["images"]
+        assert list(stored) == ["mesos-py/busybox:latest"]
     finally:
         secured.stop()

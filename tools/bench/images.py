@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Benchmark of container images: first launch, cached launch, and crun.
+
+Prints, over N runs (default 30) with p50/p99, for the make-images test
+image (busybox, 2 layers, ~1 MiB), with the overlay backend:
+  1. first launch: LAUNCH_CONTAINER answered (pull + extract + mount +
+     start) with an empty store, from the docker archive and from the local
+     registry (a private one on a free loopback port, started by
+     ../shared/tools/images/start-registry, so that a registry other work
+     uses is left alone);
+     PRUNE_IMAGES empties the store between runs;
+  2. cached launch: LAUNCH_CONTAINER answered with the image in the store;
+  3. LAUNCH + WAIT of /bin/true in the cached image, against `crun run` of
+     /bin/true in the same merged rootfs, in the same run (ratio of p50s);
+  4. the overlay backend's per-container set-up (the Provisioner's own
+     time, from its log) for the test image and for the same image with a
+     200 MB layer added, and the copy backend's for contrast.
+
+Usage: .venv/bin/python tools/bench/images.py [--runs 30] [--big-mb 200]
+Needs root (mounts, crun); crun comes from Debian (apt-get install crun).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from typing import Any, Callable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from tests.agent import AgentProcess  # noqa: E402
+from tests.images import IMAGES, Registry, derive_archive, make_images  # noqa: E402
+
+ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1,
+                                                   int(round(0.99 * (len(ordered) - 1))))]
+
+
+def container(image: str) -> dict[str, Any]:
+    return {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}
+
+
+class Bench:
+    def __init__(self, scratch: str, registry: str, backend: str = "overlay") -> None:
+        os.makedirs(os.path.join(scratch, backend), exist_ok=True)
+        self.agent = AgentProcess(
+            os.path.join(scratch, backend, "work"), os.path.join(scratch, backend, "run"),
+            extra_flags=["--launcher=linux", ISOLATION, "--image_providers=docker",
+                         f"--image_provisioner_backend={backend}",
+                         f"--docker_registry={registry}",
+                         f"--docker_store_dir={os.path.join(scratch, backend, 'store')}",
+                         "--logging_level=INFO"])
+        self.count = 0
+
+    def launch(self, image: str, command: str | dict[str, Any] = "true") -> tuple[str, float]:
+        self.count += 1
+        container_id = f"c{self.count}"
+        start = time.perf_counter()
+        reply = self.agent.launch(container_id, command, container=container(image))
+        elapsed = (time.perf_counter() - start) * 1000
+        if reply.status != 200:
+            raise RuntimeError(f"launch of {image}: {reply.status} {reply.text}")
+        return container_id, elapsed
+
+    def wait(self, container_id: str) -> None:
+        result = self.agent.wait(container_id).json()["wait_container"]
+        if result.get("exit_status") != 0:
+            raise RuntimeError(f"{container_id} ended with {result}")
+
+    def prune(self) -> None:
+        reply = self.agent.call({"type": "PRUNE_IMAGES", "prune_images": {}})
+        if reply.status != 200:
+            raise RuntimeError(f"PRUNE_IMAGES: {reply.status} {reply.text}")
+
+    def first_launches(self, image: str, runs: int) -> tuple[float, float]:
+        samples = []
+        for _ in range(runs):
+            container_id, elapsed = self.launch(image)
+            self.wait(container_id)
+            self.prune()
+            samples.append(elapsed)
+        return percentiles(samples)
+
+    def cached_launches(self, image: str, runs: int) -> tuple[tuple[float, float],
+                                                             tuple[float, float]]:
+        launched, waited = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            container_id, elapsed = self.launch(image, {"value": "/bin/true", "shell": False})
+            self.wait(container_id)
+            waited.append((time.perf_counter() - start) * 1000)
+            launched.append(elapsed)
+        return percentiles(launched), percentiles(waited)
+
+    def provisioning_ms(self, image: str, runs: int) -> tuple[float, float]:
+        """The Provisioner's own time per container (rootfs made), from its log."""
+        self.wait(self.launch(image)[0])  # pulled and cached
+        before = len(self._provisioned())
+        for _ in range(runs):
+            self.wait(self.launch(image)[0])
+        return percentiles(self._provisioned()[before:])
+
+    def _provisioned(self) -> list[float]:
+        """ms between 'provisioning' and 'provisioned rootfs' per container, in log order."""
+        starts: dict[str, datetime] = {}
+        spans = []
+        pattern = re.compile(r"^I(\d{4} \d\d:\d\d:\d\d\.\d{6}) .*? (\S+): "
+                             r"(provisioning|provisioned rootfs)")
+        for line in self.agent.log().splitlines():
+            match = pattern.match(line)
+            if not match:
+                continue
+            when = datetime.strptime(match.group(1), "%m%d %H:%M:%S.%f")
+            if match.group(3) == "provisioning":
+                starts[match.group(2)] = when
+            elif match.group(2) in starts:
+                spans.append((when - starts.pop(match.group(2))).total_seconds() * 1000)
+        return spans
+
+
+# ---------------------------------------------------------------- crun
+class Crun:
+    """`crun run` of /bin/true in a rootfs, as ../shared/tools/images/bench-launch does it."""
+
+    def __init__(self, scratch: str, rootfs: str) -> None:
+        self.bundle = os.path.join(scratch, "crun-bundle")
+        os.makedirs(self.bundle)
+        subprocess.run(["crun", "spec"], cwd=self.bundle, check=True)
+        path = os.path.join(self.bundle, "config.json")
+        with open(path) as source:
+            config = json.load(source)
+        config["process"]["args"] = ["/bin/true"]
+        config["process"]["terminal"] = False
+        config["root"] = {"path": rootfs, "readonly": True}
+        with open(path, "w") as out:
+            json.dump(config, out)
+        self.mounted_hugetlb = False
+
+    def __enter__(self) -> "Crun":
+        # crun 1.8 refuses a v1+v2 hybrid whose cgroup2 still owns hugetlb:
+        # give hugetlb a v1 hierarchy for the run (bench-launch does the same).
+        unified = "/sys/fs/cgroup/unified/cgroup.controllers"
+        if os.path.exists(unified) and open(unified).read().strip() == "hugetlb" \
+                and not os.path.ismount("/sys/fs/cgroup/hugetlb"):
+            os.makedirs("/sys/fs/cgroup/hugetlb", exist_ok=True)
+            subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup",
+                            "/sys/fs/cgroup/hugetlb"], check=True)
+            self.mounted_hugetlb = True
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self.mounted_hugetlb:
+            subprocess.run(["umount", "/sys/fs/cgroup/hugetlb"], check=False)
+            os.rmdir("/sys/fs/cgroup/hugetlb")
+
+    def runs(self, runs: int) -> tuple[float, float]:
+        samples = []
+        for index in range(runs + 3):
+            start = time.perf_counter()
+            subprocess.run(["crun", "run", "--bundle", self.bundle, f"mesos-py-bench-{index}"],
+                           check=True)
+            if index >= 3:  # warm-up
+                samples.append((time.perf_counter() - start) * 1000)
+        return percentiles(samples)
+
+
+def check_big_layer(store: str, megabytes: int) -> None:
+    """Fails unless the store holds a layer of `megabytes` (what the set-up is measured with)."""
+    sizes = [sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(layer)
+                 for f in files)
+             for layer in (os.path.join(store, "layers", name)
+                           for name in os.listdir(os.path.join(store, "layers")))]
+    if max(sizes, default=0) < megabytes << 20:
+        raise RuntimeError(f"no layer of {megabytes} MB in {store}: {sizes}")
+
+
+def merged_rootfs(store: str, scratch: str) -> str:
+    """The test image's layers copied into one directory (what crun runs)."""
+    from mesos_py.provisioner.backend.copy import CopyBackend
+    with open(os.path.join(IMAGES, "IMAGE-INFO.json")) as source:
+        info = json.load(source)
+    layers = [os.path.join(store, "layers", d.partition(":")[2], "rootfs")
+              for d in info["docker_archive"]["diff_ids"]]
+    rootfs = os.path.join(scratch, "merged-rootfs")
+    CopyBackend().provision(layers, rootfs, scratch)
+    return rootfs
+
+
+def remove_scratch(scratch: str) -> None:
+    """Removes the scratch directory, and what a container the agents did not
+    destroy (a run cut short) left: its rootfs mounts and overlay links in /tmp."""
+    from mesos_py.linux import fs
+    fs.unmount_all_under(scratch)
+    for links in glob.glob(os.path.join(tempfile.gettempdir(), "mesos-py-overlay-*")):
+        targets = [os.readlink(os.path.join(links, name)) for name in os.listdir(links)]
+        if any(target.startswith(scratch + "/") for target in targets):
+            shutil.rmtree(links, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--big-mb", type=int, default=200)
+    args = parser.parse_args()
+    runs = args.runs
+    make_images()
+    scratch = tempfile.mkdtemp(prefix="mesos-py-bench-images-")
+    archives = os.path.join(scratch, "archives")
+    os.makedirs(archives)
+    os.symlink(os.path.join(IMAGES, "docker-archive", "busybox.tar"),
+               os.path.join(archives, "busybox.tar"))
+    derive_archive(archives, "big", extra_layer={"big/blob": os.urandom(args.big_mb << 20)})
+    registry = Registry(os.path.join(scratch, "registry")).start()
+    benches: list[Bench] = []
+    results: dict[str, Any] = {}
+    try:
+        overlay = Bench(scratch, archives)
+        copy = Bench(scratch, archives, "copy")
+        benches = [overlay, copy]
+        for bench in benches:
+            bench.agent.start()
+        results["first_archive"] = overlay.first_launches("busybox", runs)
+        results["first_registry"] = overlay.first_launches(
+            f"{registry.address}/mesos-py/busybox", runs)
+        overlay.wait(overlay.launch("busybox")[0])  # cached from here on
+        for _ in range(5):  # warm-up
+            overlay.cached_launches("busybox", 1)
+        results["cached"], results["cached_wait"] = overlay.cached_launches("busybox", runs)
+        with Crun(scratch, merged_rootfs(os.path.join(scratch, "overlay", "store"),
+                                         scratch)) as crun:
+            results["crun"] = crun.runs(runs)
+            # Again, interleaved: both see the same machine state.
+            results["cached"], results["cached_wait"] = overlay.cached_launches("busybox", runs)
+        small_runs = max(5, runs // 3)
+        results["overlay_small"] = overlay.provisioning_ms("busybox", small_runs)
+        results["overlay_big"] = overlay.provisioning_ms("big", small_runs)
+        check_big_layer(os.path.join(scratch, "overlay", "store"), args.big_mb)
+        results["copy_small"] = copy.provisioning_ms("busybox", 3)
+        results["copy_big"] = copy.provisioning_ms("big", 3)
+    finally:
+        for bench in benches:
+            bench.agent.cleanup()
+        registry.stop()
+        remove_scratch(scratch)
+
+    def cell(value: tuple[float, float]) -> str:
+        return f"{value[0]:8.2f} / {value[1]:8.2f}"
+
+    ratio = results["cached_wait"][0] / results["crun"][0]
+    print(f"mesos-py image benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
+          f"{runs} runs; p50 / p99 in ms")
+    print()
+    print("| measure | p50 / p99 ms |")
+    print("|---|---|")
+    print(f"| first launch from the docker archive (pull+extract+mount+start) | "
+          f"{cell(results['first_archive'])} |")
+    print(f"| first launch from the local registry (pull+extract+mount+start) | "
+          f"{cell(results['first_registry'])} |")
+    print(f"| cached launch (LAUNCH_CONTAINER answered) | {cell(results['cached'])} |")
+    print(f"| cached LAUNCH + WAIT of /bin/true | {cell(results['cached_wait'])} |")
+    print(f"| crun run /bin/true, same rootfs | {cell(results['crun'])} |")
+    print(f"| ratio LAUNCH + WAIT / crun run (p50) | {ratio:8.2f} |")
+    print(f"| overlay set-up, test image (~1 MiB) | {cell(results['overlay_small'])} |")
+    print(f"| overlay set-up, + {args.big_mb} MB layer | {cell(results['overlay_big'])} |")
+    print(f"| copy set-up, test image | {cell(results['copy_small'])} |")
+    print(f"| copy set-up, + {args.big_mb} MB layer | {cell(results['copy_big'])} |")
+
+
+if __name__ == "__main__":
+    main()
