@@ -446,6 +446,9 @@ def test_update_changes_the_limits_of_a_running_container(cg: Cgroups,
         assert cgroups.parse_limit(cg.read("memory", "u", hard)) is None
         assert cg.read("pids", "u", "pids.max") == "100"
 
+        # Memory is charged to the cgroup from the pages the process touches
+        # once in it: its exec of sleep makes some.
+        wait_until(lambda: os.readlink(f"/proc/{process.pid}/exe").endswith("sleep"))
         stats = await_ready(dispatch(isolator, CgroupsIsolator.usage, container_id))
         assert stats.processes == 1 and stats.mem_total_bytes > 0
         assert "unknown container" in await_failed(dispatch(
