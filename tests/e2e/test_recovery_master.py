@@ -15,10 +15,16 @@ def sandbox(agent: Any, agent_id: str, framework_id: str, executor_id: str) -> s
 
 
 def distinct_states(framework: Any, task_id: str) -> list[str]:
-    """The task's states in arrival order, each update counted once (by uuid)."""
+    """The states of the task's update stream from the agent, in arrival order,
+    each update counted once (by uuid). Updates the master makes up itself are
+    not part of it: e.g. a master restarted with an in-memory registry
+    answers an agent it does not know with the tasks' latest states ("Unknown
+    agent reregistered"), before or after the agent's own updates arrive."""
     seen: set[str] = set()
     states = []
     for update in framework.task_updates(task_id):
+        if update.get("source") == "SOURCE_MASTER":
+            continue
         if update.get("uuid") not in seen:
             seen.add(update.get("uuid"))
             states.append(update["state"])
