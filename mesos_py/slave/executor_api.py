@@ -107,6 +107,14 @@ class ExecutorApi(SlaveBase):
         self._heartbeat(executor, connection)
         if executor.queued_tasks:
             self._deliver_queued(framework, executor)
+        self._send_pending_kills(executor)
+
+    def _send_pending_kills(self, executor: Executor) -> None:
+        kills, executor.pending_kills = executor.pending_kills, {}
+        for task_id, kill in kills.items():
+            if task_id in executor.launched_tasks:
+                log.info("%s: sending the kill that waited for executor %s", task_id, executor)
+                executor.send(kill)
 
     def _heartbeat(self, executor: Executor, connection: ExecutorConnection) -> None:
         if executor.connection is not connection:

@@ -97,6 +97,9 @@ class Executor:
     pending_termination: ContainerTermination | None = None
     # Recovered executors must re-subscribe before this many seconds pass.
     reregistered: bool = True
+    # KILL events that found no connection (a recovered executor that has not
+    # re-subscribed yet): sent once it subscribes, so no kill is lost.
+    pending_kills: dict[str, executor_pb2.Event] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"'{self.id}' of framework {self.framework_id}"

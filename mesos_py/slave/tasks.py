@@ -645,7 +645,10 @@ class TaskLifecycle(SlaveBase):
         event.kill.task_id.value = task_id
         if kill_policy is not None:
             event.kill.kill_policy.CopyFrom(kill_policy)
-        executor.send(event)
+        if not executor.send(event):
+            log.warning("%s: executor %s is not connected; the kill is sent when it "
+                        "subscribes", task_id, executor)
+            executor.pending_kills[task_id] = event
 
     # ============================================================ shutdowns
     def shutdown_framework(self, sender: UPID,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -139,3 +140,33 @@ def test_task_over_its_memory_fails_with_the_memory_reason(master, make_agent, m
     assert failed["state"] == "TASK_FAILED", failed
     assert failed["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY", failed
     assert failed["source"] == "SOURCE_AGENT"
+
+
+STUBBORN = os.path.join(os.path.dirname(__file__), "executors", "pymesos_stubborn.py")
+
+
+def test_an_executor_that_ignores_shutdown_is_killed_after_the_grace_period(
+        master, make_agent, make_framework):
+    agent, agent_id, framework = start(master, make_agent, make_framework,
+                                       "--executor_shutdown_grace_period=4secs")
+    executor = {"executor_id": {"value": "stubborn"}, "name": "stubborn",
+                "command": {"value": f"{sys.executable} {STUBBORN}"},
+                "resources": [scalar("cpus", 0.1), scalar("mem", 64)]}
+    framework.launch(framework.take_offer(agent_id),
+                     [task("t1", agent_id, None, executor=executor)])
+    framework.wait_state("t1", "TASK_RUNNING")
+    [container] = agent.containers()
+    pid = int(container["container_status"]["executor_pid"])
+    sandbox = os.path.join(agent.work_dir, "slaves", agent_id, "frameworks",
+                           framework.framework_id, "executors", "stubborn", "runs", "latest")
+    framework.stop()  # the master tears the framework down: SHUTDOWN to the executor
+    wait_for(lambda: os.path.exists(os.path.join(sandbox, "shutdown-received")),
+             what="the executor to get SHUTDOWN")
+    shutdown_at = time.monotonic()
+    time.sleep(2)
+    assert os.path.exists(f"/proc/{pid}"), "killed before its grace period ended"
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=20,
+             what="the agent to kill the executor")
+    assert time.monotonic() - shutdown_at >= 3.5
+    wait_for(lambda: agent.containers() == [], what="the container to be destroyed")
+    assert "stubborn: killing executor" in agent.log()

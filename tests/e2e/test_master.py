@@ -28,6 +28,29 @@ def test_master_lists_the_agent_with_its_resources_and_attributes(master, make_a
     assert reply.json()["get_agent"]["agent_info"]["id"]["value"] == listed["id"]
 
 
+JSON_ATTRIBUTES = ('[{"name": "rack", "type": "TEXT", "text": {"value": "r1"}},'
+                   ' {"name": "zone", "type": "SCALAR", "scalar": {"value": 2}},'
+                   ' {"name": "slots", "type": "RANGES",'
+                   ' "ranges": {"range": [{"begin": 1, "end": 4}]}}]')
+JSON_RESOURCES = ('[{"name": "cpus", "type": "SCALAR", "scalar": {"value": 3}},'
+                  ' {"name": "mem", "type": "SCALAR", "scalar": {"value": 768}}]')
+
+
+def test_json_attributes_and_resources_reach_the_master_and_offers(master, make_agent,
+                                                                   make_framework):
+    agent = make_agent([f"--master={master.address}", f"--attributes={JSON_ATTRIBUTES}",
+                        f"--resources={JSON_RESOURCES}"])
+    listed = wait_for(lambda: master.agent(agent.port), what="the agent in /master/slaves")
+    assert listed["attributes"] == {"rack": "r1", "zone": 2.0, "slots": "[1-4]"}
+    assert (listed["resources"]["cpus"], listed["resources"]["mem"]) == (3.0, 768.0)
+    offer = make_framework(master).take_offer(listed["id"])
+    offered = {a["name"]: a for a in offer["attributes"]}
+    assert offered["rack"]["text"]["value"] == "r1"
+    assert offered["zone"]["scalar"]["value"] == 2.0
+    assert offered["slots"]["ranges"]["range"] == [{"begin": 1, "end": 4}]
+    assert agent.request("GET", "/state").json()["attributes"] == listed["attributes"]
+
+
 def test_a_pymesos_framework_gets_offers_from_the_agent(master, make_agent, make_framework):
     agent = make_agent([f"--master={master.address}", "--resources=cpus:1;mem:512"])
     agent_id = wait_for(lambda: master.agent(agent.port), what="registration")["id"]
