@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from mesos_py.protos.mesos.v1.agent import agent_pb2
 
@@ -239,12 +239,19 @@ def _kill(pid: int) -> None:
         pass
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
+             interval: float = 0.05) -> Any:
+    """The predicate's first true value; TimeoutError naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0,
+               interval: float = 0.01) -> Any:
+    return wait_for(predicate, timeout, "the condition", interval)

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterable
 
-from tests.agent import ROOT, free_port
+from tests.agent import ROOT, free_port, wait_for
 
 
 def tool(name: str) -> str | None:
@@ -113,18 +113,6 @@ class MesosMaster:
             if agent["pid"].endswith(f"@127.0.0.1:{pid_port}") and agent.get("active"):
                 return agent
         return None
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition",
-             interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def scalar(name: str, value: float) -> dict[str, Any]:
