@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -41,6 +42,7 @@ from mesos_py.actors.process import PID, UPID, dispatch
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
 Address = tuple[str, int]
 # method(actor, sender, message): a Process method installed for one message type.
 Handler = Callable[[Any, UPID, Any], Any]
@@ -135,8 +137,24 @@ class Transport:
         self._io.call_soon(self._link, _Link(linker, to, exited))
 
     def stop(self) -> None:
-        """Closes every outbound connection (without exited events)."""
-        self._io.call_soon(self._close_all)
+        """Closes every outbound connection (without exited events).
+
+        Waits (a few seconds at most) until the connections' tasks have ended,
+        so none is left pending when the IO loop stops after this.
+        """
+        if self._io.loop.is_closed():
+            return
+        if self._io.on_loop():
+            self._close_all()
+            return
+        closed = asyncio.run_coroutine_threadsafe(self._close_all_and_wait(), self._io.loop)
+        try:
+            closed.result(timeout=STOP_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            log.warning("Outbound connections still closing after %ss", STOP_TIMEOUT)
+
+    async def _close_all_and_wait(self) -> None:
+        await asyncio.gather(*self._close_all(), return_exceptions=True)
 
     # ------------------------------------------------------------- IO loop
     def _peer(self, address: Address) -> _Peer:
@@ -191,12 +209,15 @@ class Transport:
             log.info("%s: link to %s lost (%s)", link.linker, link.to, reason)
             dispatch(link.linker, link.exited, link.to)
 
-    def _close_all(self) -> None:
+    def _close_all(self) -> list[asyncio.Task[None]]:
+        cancelled = []
         for peer in list(self._peers.values()):
             peer.links.clear()
             if peer.task is not None:
                 peer.task.cancel()
+                cancelled.append(peer.task)
         self._peers.clear()
+        return cancelled
 
 
 def encode(sender: UPID, to: UPID, message: Message) -> bytes:
