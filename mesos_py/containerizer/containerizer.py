@@ -368,7 +368,6 @@ class Containerizer(ContainerizerRecovery, Process):
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
         self._cleanup_isolators(key, container.container_id, handles).then(
-            defer(self.pid, lambda _: self._destroy_provisioned(key))).then(
             defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
 
     def _destroy_provisioned(self, key: str) -> Future[Any]:
@@ -399,17 +398,30 @@ class Containerizer(ContainerizerRecovery, Process):
         return settled(cleaned)
 
     def _destroy_checkpoint(self, key: str, status: int | None) -> None:
+        """Removes the rootfses and writes the termination, side by side;
+        the termination is told once both are done.
+
+        The overlap is safe: a restarted agent that finds the termination on
+        disk does not know the container, so its provisioner removes what
+        rootfs is left.
+        """
         container = self._containers[key]
         termination = self._termination_of(container, status)
+        removed = self._destroy_provisioned(key)
         if container.discard_on_failure:
-            self._finish_destroy(key, termination)
-            self._runtime_pool().run(self._remove_records, container.container_id)
+            removed.then(defer(self.pid, lambda _: self._finish_discarded(key, termination)))
             return
-        self._runtime_pool().run(
+        written = self._runtime_pool().run(
             checkpoint.checkpoint_message,
             paths.container_termination_path(self._flags.work_dir, container.container_id),
-            termination).on_any(defer(self.pid, lambda f: self._after_termination_checkpoint(
-                key, termination, f)))
+            termination)
+        await_all([removed, written]).then(defer(
+            self.pid, lambda _: self._after_termination_checkpoint(key, termination, written)))
+
+    def _finish_discarded(self, key: str, termination: ContainerTermination) -> None:
+        container_id = self._containers[key].container_id
+        self._finish_destroy(key, termination)
+        self._runtime_pool().run(self._remove_records, container_id)
 
     def _after_termination_checkpoint(self, key: str, termination: ContainerTermination,
                                       written: Future[Any]) -> None:
