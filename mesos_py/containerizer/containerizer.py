@@ -88,9 +88,7 @@ class Containerizer(ContainerizerRecovery, Process):
             # The config is on disk before provisioning: a launch the agent
             # does not live to finish is then known at recovery, and its
             # rootfs removed.
-            prepared = (checkpointed
-                        .then(defer(self.pid, lambda _: self._provision(key)))
-                        .then(defer(self.pid, lambda _: self._prepare(key))))
+            prepared = checkpointed.then(defer(self.pid, lambda _: self._provision(key)))
         else:
             # The config's checkpoint (an fsync) overlaps the isolators'
             # prepare; the fork waits for both, so it is on disk before any
@@ -165,19 +163,25 @@ class Containerizer(ContainerizerRecovery, Process):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
 
-    def _provision(self, key: str) -> Future[None] | None:
-        """The root filesystem of the container's image, if it has one."""
+    def _provision(self, key: str) -> Future[list[ContainerLaunchInfo]]:
+        """The root filesystem of the container's image, then the isolators' prepare."""
         container = self._live(key, "provisioning")
-        if not _has_image(container.config):
-            return None
         assert self._provisioner is not None
         container.provisioning = dispatch(self._provisioner, Provisioner.provision,
                                           container.container_id,
                                           container.config.container_info.mesos.image)
         return container.provisioning.then(
-            defer(self.pid, lambda provisioned: self._provisioned(key, provisioned)))
+            defer(self.pid, lambda provisioned: self._prepare_provisioned(key, provisioned)))
 
-    def _provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
+    def _prepare_provisioned(self, key: str, provisioned: ProvisionInfo
+                             ) -> Future[list[ContainerLaunchInfo]]:
+        # The config's checkpoint with the rootfs (an fsync) overlaps the
+        # isolators' prepare; the fork waits for both, so recovery knows the
+        # rootfs and the image's runtime config before any process runs in it.
+        written = self._checkpoint_provisioned(key, provisioned)
+        return _all_completed([written, self._prepare(key)]).then(lambda both: both[1])
+
+    def _checkpoint_provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
         container = self._live(key, "provisioning")
         config = container.config
         config.rootfs = provisioned.rootfs
@@ -186,7 +190,6 @@ class Containerizer(ContainerizerRecovery, Process):
             config.docker.manifest.CopyFrom(provisioned.docker_manifest)
         if provisioned.appc_manifest is not None:
             config.appc.manifest.CopyFrom(provisioned.appc_manifest)
-        # Recovery must know the rootfs and the image's runtime config.
         return self._runtime_pool().run(
             checkpoint.checkpoint_message,
             paths.container_config_path(self._flags.work_dir, container.container_id),
