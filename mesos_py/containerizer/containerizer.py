@@ -197,21 +197,16 @@ class Containerizer(ContainerizerRecovery, Process):
 
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
         container = self._transition(key, State.PREPARING)
-        handles = self._isolators_for(container)
-        infos: list[ContainerLaunchInfo] = []
-
-        def step(index: int, info: ContainerLaunchInfo | None) -> Future[list[ContainerLaunchInfo]]:
-            if info is not None:
-                infos.append(info)
-            if index == len(handles):
-                return Future.ready(infos)
-            self._live(key, "preparing")
-            return dispatch(handles[index].pid, Isolator.prepare, container.container_id,
-                            container.config).then(defer(self.pid, lambda i: step(index + 1, i)))
-
         # Isolators prepare one after another, in isolation order, so a later
-        # one can rely on what an earlier one set up.
-        return Future.ready(None).then(lambda _: step(0, None))
+        # one can rely on what an earlier one set up. Each step is sent from
+        # the previous isolator's thread (a hop fewer per isolator), and none
+        # starts once the container is being destroyed.
+        chain: Future[list[ContainerLaunchInfo]] = Future.ready([])
+        for handle in self._isolators_for(container):
+            chain = chain.then(functools.partial(
+                _prepare_one, handle, container.container_id, container.config,
+                container.destroying.future))
+        return chain
 
     def _fork(self, key: str, infos: list[ContainerLaunchInfo]) -> Future[int]:
         container = self._live(key, "forking")
@@ -618,6 +613,8 @@ class Containerizer(ContainerizerRecovery, Process):
         log.info("%s: transitioned from %s to %s after %.3fms", key, container.state.value,
                  state.value, (now - container.since) * 1000)
         container.state, container.since = state, now
+        if state is State.DESTROYING:
+            container.destroying.set(None)
         return container
 
     def _get(self, container_id: ContainerID) -> Container:
@@ -652,6 +649,17 @@ def _all_completed(futures: list[Future[Any]]) -> Future[list[Any]]:
         return [future.value() for future in completed]
 
     return await_all(futures).then(values)
+
+
+def _prepare_one(handle: IsolatorHandle, container_id: ContainerID, config: ContainerConfig,
+                 destroying: Future[None], infos: list[ContainerLaunchInfo]
+                 ) -> Future[list[ContainerLaunchInfo]]:
+    if not destroying.is_pending():
+        raise Failure("Container destroyed during preparing")
+    def append(info: Any) -> list[ContainerLaunchInfo]:
+        return infos if info is None else infos + [info]
+
+    return dispatch(handle.pid, Isolator.prepare, container_id, config).then(append)
 
 
 def _has_image(config: ContainerConfig) -> bool:
