@@ -46,6 +46,8 @@ class Container:
     exited: bool = False  # its first process ended by itself (not by a destroy)
     io_name: str | None = None  # its IO switchboard's socket, if it has one
     termination: Promise[ContainerTermination] = dataclasses.field(default_factory=Promise)
+    # Set on DESTROYING; read from isolators' threads (a Future is thread-safe).
+    destroying: Promise[None] = dataclasses.field(default_factory=Promise)
     discard_on_failure: bool = False
     provisioning: Future[Any] | None = None  # the image's rootfs, while it is made
     cwd: str | None = None           # where its command started, as the container sees it

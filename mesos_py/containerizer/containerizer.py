@@ -88,9 +88,7 @@ class Containerizer(ContainerizerRecovery, Process):
             # The config is on disk before provisioning: a launch the agent
             # does not live to finish is then known at recovery, and its
             # rootfs removed.
-            prepared = (checkpointed
-                        .then(defer(self.pid, lambda _: self._provision(key)))
-                        .then(defer(self.pid, lambda _: self._prepare(key))))
+            prepared = checkpointed.then(defer(self.pid, lambda _: self._provision(key)))
         else:
             # The config's checkpoint (an fsync) overlaps the isolators'
             # prepare; the fork waits for both, so it is on disk before any
@@ -165,19 +163,25 @@ class Containerizer(ContainerizerRecovery, Process):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
 
-    def _provision(self, key: str) -> Future[None] | None:
-        """The root filesystem of the container's image, if it has one."""
+    def _provision(self, key: str) -> Future[list[ContainerLaunchInfo]]:
+        """The root filesystem of the container's image, then the isolators' prepare."""
         container = self._live(key, "provisioning")
-        if not _has_image(container.config):
-            return None
         assert self._provisioner is not None
         container.provisioning = dispatch(self._provisioner, Provisioner.provision,
                                           container.container_id,
                                           container.config.container_info.mesos.image)
         return container.provisioning.then(
-            defer(self.pid, lambda provisioned: self._provisioned(key, provisioned)))
+            defer(self.pid, lambda provisioned: self._prepare_provisioned(key, provisioned)))
 
-    def _provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
+    def _prepare_provisioned(self, key: str, provisioned: ProvisionInfo
+                             ) -> Future[list[ContainerLaunchInfo]]:
+        # The config's checkpoint with the rootfs (an fsync) overlaps the
+        # isolators' prepare; the fork waits for both, so recovery knows the
+        # rootfs and the image's runtime config before any process runs in it.
+        written = self._checkpoint_provisioned(key, provisioned)
+        return _all_completed([written, self._prepare(key)]).then(lambda both: both[1])
+
+    def _checkpoint_provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
         container = self._live(key, "provisioning")
         config = container.config
         config.rootfs = provisioned.rootfs
@@ -186,7 +190,6 @@ class Containerizer(ContainerizerRecovery, Process):
             config.docker.manifest.CopyFrom(provisioned.docker_manifest)
         if provisioned.appc_manifest is not None:
             config.appc.manifest.CopyFrom(provisioned.appc_manifest)
-        # Recovery must know the rootfs and the image's runtime config.
         return self._runtime_pool().run(
             checkpoint.checkpoint_message,
             paths.container_config_path(self._flags.work_dir, container.container_id),
@@ -194,21 +197,16 @@ class Containerizer(ContainerizerRecovery, Process):
 
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
         container = self._transition(key, State.PREPARING)
-        handles = self._isolators_for(container)
-        infos: list[ContainerLaunchInfo] = []
-
-        def step(index: int, info: ContainerLaunchInfo | None) -> Future[list[ContainerLaunchInfo]]:
-            if info is not None:
-                infos.append(info)
-            if index == len(handles):
-                return Future.ready(infos)
-            self._live(key, "preparing")
-            return dispatch(handles[index].pid, Isolator.prepare, container.container_id,
-                            container.config).then(defer(self.pid, lambda i: step(index + 1, i)))
-
         # Isolators prepare one after another, in isolation order, so a later
-        # one can rely on what an earlier one set up.
-        return Future.ready(None).then(lambda _: step(0, None))
+        # one can rely on what an earlier one set up. Each step is sent from
+        # the previous isolator's thread (a hop fewer per isolator), and none
+        # starts once the container is being destroyed.
+        chain: Future[list[ContainerLaunchInfo]] = Future.ready([])
+        for handle in self._isolators_for(container):
+            chain = chain.then(functools.partial(
+                _prepare_one, handle, container.container_id, container.config,
+                container.destroying.future))
+        return chain
 
     def _fork(self, key: str, infos: list[ContainerLaunchInfo]) -> Future[int]:
         container = self._live(key, "forking")
@@ -368,7 +366,6 @@ class Containerizer(ContainerizerRecovery, Process):
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
         self._cleanup_isolators(key, container.container_id, handles).then(
-            defer(self.pid, lambda _: self._destroy_provisioned(key))).then(
             defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
 
     def _destroy_provisioned(self, key: str) -> Future[Any]:
@@ -399,17 +396,30 @@ class Containerizer(ContainerizerRecovery, Process):
         return settled(cleaned)
 
     def _destroy_checkpoint(self, key: str, status: int | None) -> None:
+        """Removes the rootfses and writes the termination, side by side;
+        the termination is told once both are done.
+
+        The overlap is safe: a restarted agent that finds the termination on
+        disk does not know the container, so its provisioner removes what
+        rootfs is left.
+        """
         container = self._containers[key]
         termination = self._termination_of(container, status)
+        removed = self._destroy_provisioned(key)
         if container.discard_on_failure:
-            self._finish_destroy(key, termination)
-            self._runtime_pool().run(self._remove_records, container.container_id)
+            removed.then(defer(self.pid, lambda _: self._finish_discarded(key, termination)))
             return
-        self._runtime_pool().run(
+        written = self._runtime_pool().run(
             checkpoint.checkpoint_message,
             paths.container_termination_path(self._flags.work_dir, container.container_id),
-            termination).on_any(defer(self.pid, lambda f: self._after_termination_checkpoint(
-                key, termination, f)))
+            termination)
+        await_all([removed, written]).then(defer(
+            self.pid, lambda _: self._after_termination_checkpoint(key, termination, written)))
+
+    def _finish_discarded(self, key: str, termination: ContainerTermination) -> None:
+        container_id = self._containers[key].container_id
+        self._finish_destroy(key, termination)
+        self._runtime_pool().run(self._remove_records, container_id)
 
     def _after_termination_checkpoint(self, key: str, termination: ContainerTermination,
                                       written: Future[Any]) -> None:
@@ -603,6 +613,8 @@ class Containerizer(ContainerizerRecovery, Process):
         log.info("%s: transitioned from %s to %s after %.3fms", key, container.state.value,
                  state.value, (now - container.since) * 1000)
         container.state, container.since = state, now
+        if state is State.DESTROYING:
+            container.destroying.set(None)
         return container
 
     def _get(self, container_id: ContainerID) -> Container:
@@ -637,6 +649,17 @@ def _all_completed(futures: list[Future[Any]]) -> Future[list[Any]]:
         return [future.value() for future in completed]
 
     return await_all(futures).then(values)
+
+
+def _prepare_one(handle: IsolatorHandle, container_id: ContainerID, config: ContainerConfig,
+                 destroying: Future[None], infos: list[ContainerLaunchInfo]
+                 ) -> Future[list[ContainerLaunchInfo]]:
+    if not destroying.is_pending():
+        raise Failure("Container destroyed during preparing")
+    def append(info: Any) -> list[ContainerLaunchInfo]:
+        return infos if info is None else infos + [info]
+
+    return dispatch(handle.pid, Isolator.prepare, container_id, config).then(append)
 
 
 def _has_image(config: ContainerConfig) -> bool:

@@ -276,7 +276,11 @@ class Provisioner(Process):
         grant: Promise[None] = Promise()
         self._waiting.append((write, grant))
         self._grant()
-        result = grant.future.then(defer(self.pid, lambda _: body()))
+        if grant.future.is_ready():
+            # Granted at once, here on this actor: run it now, not a message later.
+            result = grant.future.then(lambda _: body())
+        else:
+            result = grant.future.then(defer(self.pid, lambda _: body()))
         result.on_any(defer(self.pid, lambda _: self._release(write)))
         return result
 

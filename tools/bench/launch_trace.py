@@ -157,6 +157,8 @@ def patch_agent() -> None:
     replace_everywhere(checkpoint.write_atomic, timed(
         "checkpoint", lambda path, *_: os.path.basename(path), checkpoint.write_atomic))
 
+    patch_provisioning()
+
     api = sys.modules.get("mesos_py.http.api")
     ApiHandler: Any = getattr(api, "ApiHandler", None)
     if ApiHandler is not None:
@@ -187,6 +189,28 @@ def patch_agent() -> None:
         launcher.LinuxLauncher._track = timed(  # type: ignore[method-assign]
             "launcher", lambda *a: "track(freezer mkdir+cgroup.procs)", track)
 
+
+
+def patch_provisioning() -> None:
+    """The image path: backends, mounts, mount-table reads and tree removals."""
+    import shutil
+
+    from mesos_py.linux import fs
+    from mesos_py.provisioner import backend
+    from mesos_py.provisioner.backend import bind, copy, overlay  # noqa: F401 - the subclasses
+
+    for cls in (backend.Backend, *backend.Backend.__subclasses__()):
+        for method in ("provision", "destroy"):
+            if method in vars(cls):
+                setattr(cls, method, timed("backend", lambda *a, m=method, c=cls: f"{c.NAME}.{m}",
+                                           vars(cls)[method]))
+    replace_everywhere(fs.mount, timed("fs", lambda *a, **k: "mount", fs.mount))
+    replace_everywhere(fs.unmount, timed("fs", lambda *a, **k: "unmount", fs.unmount))
+    replace_everywhere(fs.mount_table, timed("fs", lambda *a, **k: "mount_table", fs.mount_table))
+    fs.unmount_all_under = timed("fs", lambda *a, **k: "unmount_all_under",
+                                 fs.unmount_all_under)
+    original_rmtree = shutil.rmtree
+    shutil.rmtree = timed("fs", lambda *a, **k: "rmtree", original_rmtree)  # type: ignore
 
 
 def redirect_fork_server() -> None:
