@@ -11,7 +11,8 @@ image (busybox, 2 layers, ~1 MiB), with the overlay backend:
      PRUNE_IMAGES empties the store between runs;
   2. cached launch: LAUNCH_CONTAINER answered with the image in the store;
   3. LAUNCH + WAIT of /bin/true in the cached image, against `crun run` of
-     /bin/true in the same merged rootfs, in the same run (ratio of p50s);
+     /bin/true in the same merged rootfs, alternately in the same run (ratio
+     of p50s);
   4. the overlay backend's per-container set-up (the Provisioner's own
      time, from its log) for the test image and for the same image with a
      200 MB layer added, and the copy backend's for contrast.
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -96,16 +97,12 @@ class Bench:
             samples.append(elapsed)
         return percentiles(samples)
 
-    def cached_launches(self, image: str, runs: int) -> tuple[tuple[float, float],
-                                                             tuple[float, float]]:
-        launched, waited = [], []
-        for _ in range(runs):
-            start = time.perf_counter()
-            container_id, elapsed = self.launch(image, {"value": "/bin/true", "shell": False})
-            self.wait(container_id)
-            waited.append((time.perf_counter() - start) * 1000)
-            launched.append(elapsed)
-        return percentiles(launched), percentiles(waited)
+    def cached_launch(self, image: str) -> tuple[float, float]:
+        """(ms until LAUNCH_CONTAINER answered, ms until WAIT_CONTAINER answered)."""
+        start = time.perf_counter()
+        container_id, launched = self.launch(image, {"value": "/bin/true", "shell": False})
+        self.wait(container_id)
+        return launched, (time.perf_counter() - start) * 1000
 
     def provisioning_ms(self, image: str, runs: int) -> tuple[float, float]:
         """The Provisioner's own time per container (rootfs made), from its log."""
@@ -168,15 +165,29 @@ class Crun:
             subprocess.run(["umount", "/sys/fs/cgroup/hugetlb"], check=False)
             os.rmdir("/sys/fs/cgroup/hugetlb")
 
-    def runs(self, runs: int) -> tuple[float, float]:
-        samples = []
-        for index in range(runs + 3):
-            start = time.perf_counter()
-            subprocess.run(["crun", "run", "--bundle", self.bundle, f"mesos-py-bench-{index}"],
-                           check=True)
-            if index >= 3:  # warm-up
-                samples.append((time.perf_counter() - start) * 1000)
-        return percentiles(samples)
+    def run(self, index: int) -> float:
+        """ms of one `crun run` of /bin/true, until it exits."""
+        start = time.perf_counter()
+        subprocess.run(["crun", "run", "--bundle", self.bundle, f"mesos-py-bench-{index}"],
+                       check=True)
+        return (time.perf_counter() - start) * 1000
+
+
+def interleaved(bench: Bench, crun: Crun, image: str, runs: int) -> dict[str, tuple[float, float]]:
+    """Cached launches and crun runs alternately (after a few of each as warm-up),
+    so both see the same machine: disk writeback and other load hit both."""
+    os.sync()  # the writes of the pulls before must not slow the fsyncs measured
+    for index in range(5):
+        bench.cached_launch(image)
+        crun.run(-1 - index)
+    launched, waited, crun_ms = [], [], []
+    for index in range(runs):
+        first, done = bench.cached_launch(image)
+        launched.append(first)
+        waited.append(done)
+        crun_ms.append(crun.run(index))
+    return {"cached": percentiles(launched), "cached_wait": percentiles(waited),
+            "crun": percentiles(crun_ms)}
 
 
 def check_big_layer(store: str, megabytes: int) -> None:
@@ -239,14 +250,9 @@ def main() -> None:
         results["first_registry"] = overlay.first_launches(
             f"{registry.address}/mesos-py/busybox", runs)
         overlay.wait(overlay.launch("busybox")[0])  # cached from here on
-        for _ in range(5):  # warm-up
-            overlay.cached_launches("busybox", 1)
-        results["cached"], results["cached_wait"] = overlay.cached_launches("busybox", runs)
         with Crun(scratch, merged_rootfs(os.path.join(scratch, "overlay", "store"),
                                          scratch)) as crun:
-            results["crun"] = crun.runs(runs)
-            # Again, interleaved: both see the same machine state.
-            results["cached"], results["cached_wait"] = overlay.cached_launches("busybox", runs)
+            results.update(interleaved(overlay, crun, "busybox", runs))
         small_runs = max(5, runs // 3)
         results["overlay_small"] = overlay.provisioning_ms("busybox", small_runs)
         results["overlay_big"] = overlay.provisioning_ms("big", small_runs)
