@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import re
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -73,16 +74,12 @@ class MountEntry:
 
 def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as octal (\040).
-    out, index = [], 0
-    while index < len(field):
-        escape = field[index + 1:index + 4]
-        if field[index] == "\\" and len(escape) == 3 and escape.isdigit():
-            out.append(chr(int(escape, 8)))
-            index += 4
-        else:
-            out.append(field[index])
-            index += 1
-    return "".join(out)
+    if "\\" not in field:
+        return field
+    return _OCTAL_ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), field)
+
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 def mount_table(mountinfo: str = "/proc/self/mountinfo") -> list[MountEntry]:
