@@ -52,7 +52,9 @@ def create_provisioner(runtime: Runtime, flags: Any) -> "PID[Any] | None":
         os.makedirs(gc_disk, exist_ok=True)
     return runtime.spawn(Provisioner,
                          ProvisionerConfig(flags.work_dir, backend, gc, gc_disk),
-                         stores, create_backends(flags.sandbox_directory), name="provisioner")
+                         stores, create_backends(flags.sandbox_directory,
+                                                 paths.provisioner_dir(flags.work_dir)),
+                         name="provisioner")
 
 
 def _registry_puller(config: Any) -> Any:

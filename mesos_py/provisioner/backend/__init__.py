@@ -14,6 +14,7 @@ Backends are plain objects without state of their own; their methods block
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from mesos_py.linux import fs
@@ -24,6 +25,10 @@ class Backend:
 
     def provision(self, layers: list[str], rootfs: str, backend_dir: str) -> list[str]:
         raise NotImplementedError
+
+    def directories(self, rootfs: str, backend_dir: str) -> list[str]:
+        """The empty directories `provision` starts from (made ahead if they exist)."""
+        return []
 
     def destroy(self, rootfs: str, backend_dir: str) -> bool:
         raise NotImplementedError
@@ -47,12 +52,13 @@ def unsupported_reason(backend: str, directory: str) -> str | None:
     return "Not found"
 
 
-def create_backends(sandbox_directory: str) -> dict[str, Backend]:
+def create_backends(sandbox_directory: str, provisioner_dir: str) -> dict[str, Backend]:
     from mesos_py.provisioner.backend.bind import BindBackend
     from mesos_py.provisioner.backend.copy import CopyBackend
     from mesos_py.provisioner.backend.overlay import OverlayBackend
+    scaffold = os.path.join(provisioner_dir, "scaffold")
     return {"copy": CopyBackend(), "bind": BindBackend(sandbox_directory),
-            "overlay": OverlayBackend()}
+            "overlay": OverlayBackend(scaffold, sandbox_directory)}
 
 
 def default_backend(requested: str | None, directory: str) -> str:
