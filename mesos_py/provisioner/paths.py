@@ -5,6 +5,11 @@
         backends/<backend>/rootfses/<rootfs_id>  a root filesystem (one per provisioned image)
         backends/<backend>/scratch/<rootfs_id>   the overlay backend's upperdir/workdir
         containers/<child>/...                   nested containers, the same again
+    <work_dir>/provisioner/trash/<uuid>          a destroyed container's directory,
+                                                 unmounted, until its files are deleted
+    <work_dir>/provisioner/spare                 the next container's directory, made
+                                                 ahead (empty rootfs and scratch dirs)
+    <work_dir>/provisioner/scaffold              the overlay backend's bottom layer
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from mesos_py.protos.mesos.v1.mesos_pb2 import ContainerID
 from mesos_py.slave.paths import container_lineage
 
 LAYERS_FILE = "layers"
+TRASH_DIR = "trash"
+SPARE_DIR = "spare"
 
 
 def provisioner_dir(work_dir: str) -> str:
@@ -31,11 +38,20 @@ def layers_path(root: str, container_id: ContainerID) -> str:
 
 
 def backend_dir(root: str, container_id: ContainerID, backend: str) -> str:
-    return os.path.join(container_dir(root, container_id), "backends", backend)
+    return backend_in(container_dir(root, container_id), backend)
 
 
 def rootfs_dir(root: str, container_id: ContainerID, backend: str, rootfs_id: str) -> str:
-    return os.path.join(backend_dir(root, container_id, backend), "rootfses", rootfs_id)
+    return rootfs_in(container_dir(root, container_id), backend, rootfs_id)
+
+
+def backend_in(directory: str, backend: str) -> str:
+    """A backend's directory in a container's directory (wherever that is)."""
+    return os.path.join(directory, "backends", backend)
+
+
+def rootfs_in(directory: str, backend: str, rootfs_id: str) -> str:
+    return os.path.join(backend_in(directory, backend), "rootfses", rootfs_id)
 
 
 def list_containers(root: str) -> list[ContainerID]:
@@ -59,7 +75,12 @@ def list_containers(root: str) -> list[ContainerID]:
 
 def list_rootfses(root: str, container_id: ContainerID) -> dict[str, list[str]]:
     """backend -> rootfs ids of one container (not of its children)."""
-    backends = os.path.join(container_dir(root, container_id), "backends")
+    return rootfses_in(container_dir(root, container_id))
+
+
+def rootfses_in(directory: str) -> dict[str, list[str]]:
+    """backend -> rootfs ids in one container's directory."""
+    backends = os.path.join(directory, "backends")
     result: dict[str, list[str]] = {}
     if not os.path.isdir(backends):
         return result
@@ -72,3 +93,18 @@ def list_rootfses(root: str, container_id: ContainerID) -> dict[str, list[str]]:
             ids = sorted(set(ids) | set(os.listdir(scratch)))
         result[backend] = ids
     return result
+
+
+def trash_entry(root: str, name: str) -> str:
+    return os.path.join(root, TRASH_DIR, name)
+
+
+def list_trash(root: str) -> list[str]:
+    """The destroyed container directories not yet deleted."""
+    trash = os.path.join(root, TRASH_DIR)
+    return [os.path.join(trash, name) for name in sorted(os.listdir(trash))] \
+        if os.path.isdir(trash) else []
+
+
+def spare_dir(root: str) -> str:
+    return os.path.join(root, SPARE_DIR)

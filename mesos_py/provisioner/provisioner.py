@@ -4,11 +4,15 @@
 pull if needed) and has the backend make a new root filesystem of them under
 `<work_dir>/provisioner/containers/<id>/backends/<backend>/rootfses/<uuid>`.
 A container may get several (its image and its image volumes).
-`destroy(container_id)` removes all of them, its nested containers' first.
+`destroy(container_id)` removes all of them, its nested containers' first:
+it unmounts them and moves the container's directory to `trash/`; the files
+are deleted after the destroy is answered (or at recovery, if the agent died
+first), as deleting an overlay's scratch space takes milliseconds.
 
-Checkpoint first, then act: the layers a container uses are written to its
-`layers` file before its rootfs is made, so that image GC after a restart
-still knows them. What is on disk is the truth at recovery: every container
+The layers a container uses are written to its `layers` file while its
+rootfs is made, and `provision` answers once both are done: no process runs
+in a rootfs whose layers are not on disk, so that image GC after a restart
+still knows them (a launch cut short is destroyed at recovery). What is on disk is the truth at recovery: every container
 directory there belongs to a recovered container or is destroyed.
 
 `provision` and `destroy` run concurrently; `prune` (PRUNE_IMAGES and the
@@ -18,6 +22,7 @@ automatic image GC) runs alone, as Mesos's read-write lock arranges.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import shutil
@@ -56,6 +61,16 @@ class ProvisionerConfig:
     gc_disk: str | None = None  # the directory whose filesystem the image GC watches
 
 
+SPARE_DELAY = 0.05  # seconds after a provisioning before the next spare is made
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spare:
+    path: str  # <root>/spare/<rootfs_id>: a container directory with a rootfs's directories
+    backend: str
+    rootfs_id: str
+
+
 @dataclasses.dataclass
 class _Info:
     container_id: ContainerID
@@ -79,6 +94,11 @@ class Provisioner(Process):
         self._readers = 0
         self._writing = False
         self._waiting: list[tuple[bool, Promise[None]]] = []  # (is writer, grant)
+        # The next container's directory, made ahead: a rename then replaces
+        # the directories a rootfs needs (inode allocations are slow on a
+        # busy ext4); None while none is ready.
+        self._spare: _Spare | None = None
+        self._making_spare = False
 
     @property
     def backend(self) -> str:
@@ -90,6 +110,8 @@ class Provisioner(Process):
         container directory (a launch the agent did not live to finish, a
         container that ended while it was down)."""
         known_keys = {container_key(c) for c in known}
+        _delete_later(self.runtime.pool, paths.list_trash(self._root), self._backends)
+        shutil.rmtree(paths.spare_dir(self._root), ignore_errors=True)  # made by a past run
         scanned = self.runtime.pool.run(_scan, self._root)
         return scanned.then(defer(self.pid, lambda found: self._recover(found, known_keys)))
 
@@ -113,6 +135,7 @@ class Provisioner(Process):
             for message in failed:
                 log.error("Failed to destroy an unknown container's rootfs: %s", message)
             self._schedule_gc()
+            self._make_spare()
 
         return collect(stores).then(lambda _: await_all(cleanups)).then(defer(self.pid, done))
 
@@ -150,12 +173,17 @@ class Provisioner(Process):
             info.layers.append(image_info.config)
         record = ContainerLayers(paths=info.layers)
         container_id = info.container_id
+        spare = self._take_spare(info, backend)
+        if spare is not None:
+            info.rootfses[backend].discard(rootfs_id)
+            rootfs_id = spare.rootfs_id
+            info.rootfses[backend].add(rootfs_id)
         rootfs = paths.rootfs_dir(self._root, container_id, backend, rootfs_id)
         backend_dir = paths.backend_dir(self._root, container_id, backend)
         layers_path = paths.layers_path(self._root, container_id)
+        container_dir = paths.container_dir(self._root, container_id)
 
         def make() -> ProvisionInfo:
-            checkpoint.checkpoint_message(layers_path, record)
             try:
                 ephemeral = self._backends[backend].provision(image_info.layers, rootfs,
                                                               backend_dir)
@@ -166,7 +194,50 @@ class Provisioner(Process):
                                  docker_manifest=image_info.docker_manifest,
                                  appc_manifest=image_info.appc_manifest)
 
-        return self.runtime.pool.run(make)
+        # The layers' checkpoint (an fsync) and the rootfs are made side by
+        # side; the container starts only once both are done, so image GC
+        # after a restart knows every layer a running container uses.
+        pool = self.runtime.pool
+        placed: Future[Any] = (pool.run(_place_spare, spare.path, container_dir)
+                               if spare is not None else Future.ready(None))
+        written = placed.then(lambda _: pool.run(checkpoint.checkpoint_message, layers_path,
+                                                 record, checkpoint.spare_path(layers_path)))
+        made = placed.then(lambda _: pool.run(make))
+        # Both settle before the answer: a failed launch's clean-up must not race either.
+        return await_all([written, made]).then(lambda _: written.then(lambda _: made))
+
+    def _take_spare(self, info: _Info, backend: str) -> _Spare | None:
+        """The spare directory, for a container's first rootfs; a new one is begun."""
+        spare = self._spare
+        first = sum(len(ids) for ids in info.rootfses.values()) == 1
+        if spare is None or spare.backend != backend or not first:
+            return None
+        self._spare = None  # the next one is made once this provisioning is done
+        return spare
+
+    def _make_spare(self) -> None:
+        backend_name = self._config.backend
+        backend = self._backends.get(backend_name)
+        if self._making_spare or self._spare is not None or backend is None:
+            return
+        rootfs_id = str(uuid.uuid4())
+        directory = os.path.join(paths.spare_dir(self._root), rootfs_id)
+        relative = [os.path.relpath(d, directory) for d in backend.directories(
+            paths.rootfs_in(directory, backend_name, rootfs_id),
+            paths.backend_in(directory, backend_name))]
+        if not relative:
+            return
+        self._making_spare = True
+        made = self.runtime.pool.run(_make_spare_dir, directory, relative)
+        made.on_any(defer(self.pid, lambda f: self._spare_made(
+            _Spare(directory, backend_name, rootfs_id) if f.is_ready() else None, f)))
+
+    def _spare_made(self, spare: _Spare | None, made: Future[Any]) -> None:
+        self._making_spare = False
+        if spare is None:
+            log.warning("Failed to make a spare container directory: %s",
+                        made.failure() if made.is_failed() else "discarded")
+        self._spare = spare
 
     def _provisioned(self, key: str, provisioned: Future[Any]) -> None:
         info = self._infos.get(key)
@@ -174,6 +245,10 @@ class Provisioner(Process):
             info.provisioning.remove(provisioned)
         if provisioned.is_ready():
             log.info("%s: provisioned rootfs %s", key, provisioned.value().rootfs)
+        if self._spare is None:
+            # A moment later: the launch that took the last one has its own
+            # directories and fsyncs to do first.
+            delay(self.runtime.clock, SPARE_DELAY, self.pid, self._make_spare)
 
     # ============================================================ destroy
     def destroy(self, container_id: ContainerID) -> Future[bool]:
@@ -199,26 +274,34 @@ class Provisioner(Process):
         return undiscardable(destroying)
 
     def _remove_rootfses(self, key: str) -> Future[bool]:
+        """Unmounts the container's rootfses and moves its directory to the
+        trash; the deletion of the files follows off the destroy's path (an
+        overlay's scratch space takes milliseconds to delete)."""
         info = self._infos[key]
-        rootfses = {backend: sorted(ids) for backend, ids in info.rootfses.items()}
-        unknown = [backend for backend in rootfses if backend not in self._backends]
+        unknown = [backend for backend in info.rootfses if backend not in self._backends]
         if unknown:
             raise Failure(f"Unknown backend '{unknown[0]}'")
-        container_id = info.container_id
+        directory = paths.container_dir(self._root, info.container_id)
+        rootfses = [paths.rootfs_dir(self._root, info.container_id, backend, rootfs_id)
+                    for backend, ids in info.rootfses.items() for rootfs_id in sorted(ids)]
 
-        def remove() -> bool:
-            for backend, ids in rootfses.items():
-                backend_dir = paths.backend_dir(self._root, container_id, backend)
-                for rootfs_id in ids:
-                    rootfs = paths.rootfs_dir(self._root, container_id, backend, rootfs_id)
-                    log.info("%s: destroying rootfs %s", key, rootfs)
-                    self._backends[backend].destroy(rootfs, backend_dir)
-            directory = paths.container_dir(self._root, container_id)
-            fs.unmount_all_under(directory)  # never delete through a mount
-            shutil.rmtree(directory, ignore_errors=True)
-            return True
+        def unmount_and_move() -> str | None:
+            if not os.path.lexists(directory):
+                return None
+            # A lazy unmount takes what is mounted below a rootfs with it; the
+            # deletion unmounts anything else first (never delete through a mount).
+            for rootfs in rootfses:
+                _detach(rootfs)
+            trash = paths.trash_entry(self._root, uuid.uuid4().hex)
+            os.makedirs(os.path.dirname(trash), exist_ok=True)
+            os.rename(directory, trash)
+            log.info("%s: destroyed its root filesystems", key)
+            return trash
 
-        removed = self.runtime.pool.run(remove)
+        moved = self.runtime.pool.run(unmount_and_move)
+        pool, backends = self.runtime.pool, self._backends
+        moved.on_ready(lambda trash: _delete_later(pool, [trash] if trash else [], backends))
+        removed = moved.then(lambda _: True)
         return removed.on_any(defer(self.pid, lambda f: self._destroyed(key, f)))
 
     def _destroyed(self, key: str, removed: Future[bool]) -> None:
@@ -302,6 +385,51 @@ class Provisioner(Process):
         else:
             self._readers -= 1
         self._grant()
+
+
+def _detach(rootfs: str) -> None:
+    try:
+        fs.unmount(rootfs, fs.MNT_DETACH)
+    except fs.MountError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOENT):  # not a mount point
+            raise
+
+
+def _make_spare_dir(directory: str, relative: list[str]) -> None:
+    for path in relative:
+        os.makedirs(os.path.join(directory, path))
+    checkpoint.make_spares([os.path.join(directory, paths.LAYERS_FILE)])
+
+
+def _place_spare(spare: str, container_dir: str) -> None:
+    """Renames the spare into place; if it cannot be, the backend makes its
+    directories itself."""
+    try:
+        os.makedirs(os.path.dirname(container_dir), exist_ok=True)
+        os.rename(spare, container_dir)
+    except OSError as error:
+        log.warning("Could not use the spare container directory for %s: %s",
+                    container_dir, error)
+        shutil.rmtree(spare, ignore_errors=True)
+
+
+def _delete_later(pool: Any, entries: list[str], backends: dict[str, Backend]) -> None:
+    if entries:
+        pool.run(_delete_trash, entries, backends).on_failed(lambda message: log.warning(
+            "Failed to delete destroyed root filesystems: %s", message))
+
+
+def _delete_trash(entries: list[str], backends: dict[str, Backend]) -> None:
+    """Blocking: deletes destroyed container directories, through their
+    backends first (the overlay backend's layer links live outside)."""
+    for entry in entries:
+        fs.unmount_all_under(entry)  # a killed agent may have left one mounted
+        for backend, ids in paths.rootfses_in(entry).items():
+            for rootfs_id in ids:
+                if backend in backends:
+                    backends[backend].destroy(paths.rootfs_in(entry, backend, rootfs_id),
+                                              paths.backend_in(entry, backend))
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _scan(root: str) -> list[_Info]:
