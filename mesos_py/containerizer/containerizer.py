@@ -81,14 +81,23 @@ class Containerizer(ContainerizerRecovery, Process):
         log.info("%s: launching (command %r)", key, _describe_command(config))
         pool = self._runtime_pool()
         directories = pool.run(self._make_directories, container_id, config, container.io_name)
+        # Serialized here: the actor changes the config (the rootfs) while the pool writes.
+        framed = checkpoint.framed(config)
         checkpointed = directories.then(lambda _: pool.run(
-            checkpoint.checkpoint_message,
-            paths.container_config_path(self._flags.work_dir, container_id), config))
+            checkpoint.write_atomic,
+            paths.container_config_path(self._flags.work_dir, container_id), framed))
+        # Files for the checkpoints still to come, made while nothing waits for them.
+        spares = directories.then(lambda _: pool.run(
+            checkpoint.make_spares, self._spared_checkpoints(container_id, config)))
+        spares.on_failed(lambda message: log.warning("%s: no spare checkpoint files: %s",
+                                                     key, message))
         if _has_image(config):
-            # The config is on disk before provisioning: a launch the agent
-            # does not live to finish is then known at recovery, and its
-            # rootfs removed.
-            prepared = checkpointed.then(defer(self.pid, lambda _: self._provision(key)))
+            # Provisioning overlaps the config's first checkpoint (an fsync),
+            # which makes a launch the agent does not live to finish known at
+            # recovery; the checkpoint with the rootfs follows it.
+            provisioned = self._provision(key)
+            prepared = _all_completed([checkpointed, provisioned]).then(defer(
+                self.pid, lambda both: self._prepare_provisioned(key, both[1])))
         else:
             # The config's checkpoint (an fsync) overlaps the isolators'
             # prepare; the fork waits for both, so it is on disk before any
@@ -162,16 +171,29 @@ class Containerizer(ContainerizerRecovery, Process):
         if config.HasField("user"):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
+        if _has_image(config):
+            # Made here, alongside provisioning, rather than at the fork.
+            for name in ("stdout", "stderr"):
+                os.close(os.open(os.path.join(config.directory, name),
+                                 os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
 
-    def _provision(self, key: str) -> Future[list[ContainerLaunchInfo]]:
-        """The root filesystem of the container's image, then the isolators' prepare."""
+    def _spared_checkpoints(self, container_id: ContainerID, config: ContainerConfig
+                            ) -> list[str]:
+        work_dir = self._flags.work_dir
+        spared = [paths.container_pid_path(work_dir, container_id),
+                  paths.container_termination_path(work_dir, container_id)]
+        if _has_image(config):
+            spared.append(paths.container_config_path(work_dir, container_id))
+        return spared
+
+    def _provision(self, key: str) -> Future[ProvisionInfo]:
+        """The root filesystem of the container's image."""
         container = self._live(key, "provisioning")
         assert self._provisioner is not None
         container.provisioning = dispatch(self._provisioner, Provisioner.provision,
                                           container.container_id,
                                           container.config.container_info.mesos.image)
-        return container.provisioning.then(
-            defer(self.pid, lambda provisioned: self._prepare_provisioned(key, provisioned)))
+        return container.provisioning
 
     def _prepare_provisioned(self, key: str, provisioned: ProvisionInfo
                              ) -> Future[list[ContainerLaunchInfo]]:
@@ -190,10 +212,9 @@ class Containerizer(ContainerizerRecovery, Process):
             config.docker.manifest.CopyFrom(provisioned.docker_manifest)
         if provisioned.appc_manifest is not None:
             config.appc.manifest.CopyFrom(provisioned.appc_manifest)
-        return self._runtime_pool().run(
-            checkpoint.checkpoint_message,
-            paths.container_config_path(self._flags.work_dir, container.container_id),
-            config)
+        path = paths.container_config_path(self._flags.work_dir, container.container_id)
+        return self._runtime_pool().run(checkpoint.checkpoint_message, path, config,
+                                        checkpoint.spare_path(path))
 
     def _prepare(self, key: str) -> Future[list[ContainerLaunchInfo]]:
         container = self._transition(key, State.PREPARING)
@@ -233,9 +254,9 @@ class Containerizer(ContainerizerRecovery, Process):
         # The pid must be on disk before the command may run: a restarted
         # agent has to find every process it ever released. Its fsync
         # overlaps the isolators' isolate; the release waits for both.
-        checkpointed = self._runtime_pool().run(
-            checkpoint.checkpoint_text,
-            paths.container_pid_path(self._flags.work_dir, container.container_id), record)
+        path = paths.container_pid_path(self._flags.work_dir, container.container_id)
+        checkpointed = self._runtime_pool().run(checkpoint.checkpoint_text, path, record,
+                                                checkpoint.spare_path(path))
         return _all_completed([checkpointed, self._isolate(key, pid)])
 
     def _isolate(self, key: str, pid: int) -> Future[Any]:
@@ -243,11 +264,11 @@ class Containerizer(ContainerizerRecovery, Process):
         return collect([dispatch(h.pid, Isolator.isolate, container.container_id, pid)
                         for h in self._isolators_for(container)])
 
-    def _fetch_and_exec(self, key: str) -> LaunchResult | Future[LaunchResult]:
+    def _fetch_and_exec(self, key: str) -> Future[LaunchResult]:
         fetching = self._fetch(key)
         if fetching is None:
             # Nothing to fetch: RUNNING follows FETCHING in the same step.
-            return self._exec(key)
+            return Future.ready(self._exec(key))
         return fetching.then(defer(self.pid, lambda _: self._exec(key)))
 
     def _fetch(self, key: str) -> Future[None] | None:
@@ -363,10 +384,19 @@ class Containerizer(ContainerizerRecovery, Process):
                 key, status.value() if status.is_ready() else None)))
 
     def _destroy_cleanup(self, key: str, status: int | None) -> None:
+        """Once nothing runs: the isolators' cleanup (in reverse order), then
+        the termination's checkpoint; the rootfses' removal alongside both.
+
+        Mesos removes the rootfses after the cleanup; no isolator here keeps
+        anything inside a rootfs (mounts there live in the container's own
+        mount namespace), so the removal need not wait for it. The
+        termination does: a cleanup may still report a limitation (a late OOM).
+        """
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
+        removed = self._destroy_provisioned(key)
         self._cleanup_isolators(key, container.container_id, handles).then(
-            defer(self.pid, lambda _: self._destroy_checkpoint(key, status)))
+            defer(self.pid, lambda _: self._destroy_checkpoint(key, status, removed)))
 
     def _destroy_provisioned(self, key: str) -> Future[Any]:
         """Removes the container's root filesystems, once nothing runs in them."""
@@ -395,9 +425,8 @@ class Containerizer(ContainerizerRecovery, Process):
                                                     handle.name, message))
         return settled(cleaned)
 
-    def _destroy_checkpoint(self, key: str, status: int | None) -> None:
-        """Removes the rootfses and writes the termination, side by side;
-        the termination is told once both are done.
+    def _destroy_checkpoint(self, key: str, status: int | None, removed: Future[Any]) -> None:
+        """Writes the termination; it is told once the rootfses are gone too.
 
         The overlap is safe: a restarted agent that finds the termination on
         disk does not know the container, so its provisioner removes what
@@ -405,14 +434,12 @@ class Containerizer(ContainerizerRecovery, Process):
         """
         container = self._containers[key]
         termination = self._termination_of(container, status)
-        removed = self._destroy_provisioned(key)
         if container.discard_on_failure:
             removed.then(defer(self.pid, lambda _: self._finish_discarded(key, termination)))
             return
-        written = self._runtime_pool().run(
-            checkpoint.checkpoint_message,
-            paths.container_termination_path(self._flags.work_dir, container.container_id),
-            termination)
+        path = paths.container_termination_path(self._flags.work_dir, container.container_id)
+        written = self._runtime_pool().run(checkpoint.checkpoint_message, path, termination,
+                                           checkpoint.spare_path(path))
         await_all([removed, written]).then(defer(
             self.pid, lambda _: self._after_termination_checkpoint(key, termination, written)))
 

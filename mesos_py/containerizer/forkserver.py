@@ -16,9 +16,10 @@ The container's first process is always a child of this server:
 The child starts a new session, wires its stdio and runs the launch helper
 (`launch.py`): wait on the sync pipe, mounts, then the command.
 
-The server reaps its children. For a container it first writes the raw
-wait(2) status to the container's status file (temp + rename): the status its
-init recorded for the command if it ran one, else the first process's own.
+The server reaps its children. For a container it first puts the raw wait(2)
+status in the container's status file: the file in which its init recorded
+the command's status, renamed into place, if it ran one; else the first
+process's own status (temp + rename).
 Only then does it reap it, so that "the pid is gone" implies "the status file
 exists" for a restarted agent. It then reports the exit to the agent, if
 still connected.
@@ -101,16 +102,35 @@ def setns(paths: dict[str, str]) -> None:
         os.close(fd)
 
 
-def final_status(status_path: str, own_status: int) -> int:
-    """The command's status recorded by the container's init, if any."""
+def record_status(status_path: str, own_status: int) -> int:
+    """Puts the container's status in its status file; returns it.
+
+    That is the command's status as its init recorded it, if any (its file
+    is renamed into place: no new file), else the first process's own.
+    """
     recorded = launch.command_status_path(status_path)
     try:
         with open(recorded) as source:
             text = source.read().strip()
-        os.unlink(recorded)
     except OSError:
-        return own_status
-    return int(text) if text.isdigit() else own_status
+        text = ""
+    status = int(text) if text.isdigit() else own_status
+    if text.isdigit():
+        try:
+            os.rename(recorded, status_path)
+            return status
+        except OSError:
+            pass
+    _unlink_quietly(recorded)
+    write_status(status_path, status)
+    return status
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def write_status(path: str, status: int) -> None:
@@ -275,8 +295,7 @@ class Server:
             pid, status = result.si_pid, raw_status(result)
             status_path = self.containers.pop(pid, None)
             if status_path is not None:
-                status = final_status(status_path, status)
-                write_status(status_path, status)
+                status = record_status(status_path, status)
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
