@@ -3,19 +3,25 @@
 
 Prints, over N runs (default 30) with p50/p99, for the make-images test
 image (busybox, 2 layers, ~1 MiB), with the overlay backend:
-  1. first launch: LAUNCH_CONTAINER answered (pull + extract + mount +
+  1. LAUNCH + WAIT of /bin/true in the cached image, against `crun run` of
+     /bin/true in the same merged rootfs, alternately in the same run (ratio
+     of p50s), and LAUNCH_CONTAINER answered alone;
+  2. first launch: LAUNCH_CONTAINER answered (pull + extract + mount +
      start) with an empty store, from the docker archive and from the local
      registry (a private one on a free loopback port, started by
      ../shared/tools/images/start-registry, so that a registry other work
-     uses is left alone);
-     PRUNE_IMAGES empties the store between runs;
-  2. cached launch: LAUNCH_CONTAINER answered with the image in the store;
-  3. LAUNCH + WAIT of /bin/true in the cached image, against `crun run` of
-     /bin/true in the same merged rootfs, alternately in the same run (ratio
-     of p50s);
-  4. the overlay backend's per-container set-up (the Provisioner's own
+     uses is left alone); PRUNE_IMAGES empties the store between runs;
+  3. the overlay backend's per-container set-up (the Provisioner's own
      time, from its log) for the test image and for the same image with a
      200 MB layer added, and the copy backend's for contrast.
+
+The client keeps one HTTP connection, as linux_isolation.py does. The
+cached launches are measured first: the first-launch runs delete thousands
+of files (every PRUNE_IMAGES), and on an ext4 without a journal (this
+machine's root filesystem) every file created during the next minute or more
+pays for them (ext4 skips recently deleted inodes one by one when it
+allocates one: find_inode_bit -> recently_deleted in `perf`), which a
+container launch (~25 files and directories) feels and `crun run` (~3) not.
 
 Usage: .venv/bin/python tools/bench/images.py [--runs 30] [--big-mb 200]
 Needs root (mounts, crun); crun comes from Debian (apt-get install crun).
@@ -42,6 +48,8 @@ sys.path.insert(0, ROOT)
 
 from tests.agent import AgentProcess  # noqa: E402
 from tests.images import IMAGES, Registry, derive_archive, make_images  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from linux_isolation import Client  # noqa: E402
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 
@@ -67,26 +75,37 @@ class Bench:
                          f"--docker_store_dir={os.path.join(scratch, backend, 'store')}",
                          "--logging_level=INFO"])
         self.count = 0
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.agent.port, "/api/v1")
+        return self._client
 
     def launch(self, image: str, command: str | dict[str, Any] = "true") -> tuple[str, float]:
         self.count += 1
         container_id = f"c{self.count}"
+        if isinstance(command, str):
+            command = {"value": command}
         start = time.perf_counter()
-        reply = self.agent.launch(container_id, command, container=container(image))
+        status, body = self.client.call({"type": "LAUNCH_CONTAINER", "launch_container": {
+            "container_id": {"value": container_id}, "command": command,
+            "container": container(image)}})
         elapsed = (time.perf_counter() - start) * 1000
-        if reply.status != 200:
-            raise RuntimeError(f"launch of {image}: {reply.status} {reply.text}")
+        if status != 200:
+            raise RuntimeError(f"launch of {image}: {status} {body!r}")
         return container_id, elapsed
 
     def wait(self, container_id: str) -> None:
-        result = self.agent.wait(container_id).json()["wait_container"]
-        if result.get("exit_status") != 0:
-            raise RuntimeError(f"{container_id} ended with {result}")
+        status, result = self.client.wait(container_id)
+        if status != 200 or result["wait_container"].get("exit_status") != 0:
+            raise RuntimeError(f"{container_id} ended with {status} {result}")
 
     def prune(self) -> None:
-        reply = self.agent.call({"type": "PRUNE_IMAGES", "prune_images": {}})
-        if reply.status != 200:
-            raise RuntimeError(f"PRUNE_IMAGES: {reply.status} {reply.text}")
+        status, body = self.client.call({"type": "PRUNE_IMAGES", "prune_images": {}})
+        if status != 200:
+            raise RuntimeError(f"PRUNE_IMAGES: {status} {body!r}")
 
     def first_launches(self, image: str, runs: int) -> tuple[float, float]:
         samples = []
@@ -246,13 +265,13 @@ def main() -> None:
         benches = [overlay, copy]
         for bench in benches:
             bench.agent.start()
-        results["first_archive"] = overlay.first_launches("busybox", runs)
-        results["first_registry"] = overlay.first_launches(
-            f"{registry.address}/mesos-py/busybox", runs)
-        overlay.wait(overlay.launch("busybox")[0])  # cached from here on
+        overlay.wait(overlay.launch("busybox")[0])  # pulled: cached from here on
         with Crun(scratch, merged_rootfs(os.path.join(scratch, "overlay", "store"),
                                          scratch)) as crun:
             results.update(interleaved(overlay, crun, "busybox", runs))
+        results["first_archive"] = overlay.first_launches("busybox", runs)
+        results["first_registry"] = overlay.first_launches(
+            f"{registry.address}/mesos-py/busybox", runs)
         small_runs = max(5, runs // 3)
         results["overlay_small"] = overlay.provisioning_ms("busybox", small_runs)
         results["overlay_big"] = overlay.provisioning_ms("big", small_runs)
@@ -261,6 +280,8 @@ def main() -> None:
         results["copy_big"] = copy.provisioning_ms("big", 3)
     finally:
         for bench in benches:
+            if bench._client is not None:
+                bench._client.close()
             bench.agent.cleanup()
         registry.stop()
         remove_scratch(scratch)
