@@ -50,6 +50,8 @@ class Container:
     destroying: Promise[None] = dataclasses.field(default_factory=Promise)
     discard_on_failure: bool = False
     provisioning: Future[Any] | None = None  # the image's rootfs, while it is made
+    removing: Future[Any] | None = None      # its rootfses' removal, once begun
+    own_pid_namespace: bool = False          # its first process is a pid namespace's init
     cwd: str | None = None           # where its command started, as the container sees it
     sandbox_env: str | None = None   # its MESOS_SANDBOX
 

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 from mesos_py.actors import (PID, Failure, Future, Process, await_all, collect, defer, dispatch,
                              settled, undiscardable)
 from mesos_py.actors.reaper import start_time
+from mesos_py.containerizer.launch import command_status_path
 from mesos_py.containerizer.launch_request import build_launch_request, needs_switchboard, user_ids
 from mesos_py.containerizer.launcher import LaunchRequest, PosixLauncher
 from mesos_py.containerizer.container import (Container, ContainerizerFlags, LaunchResult,
@@ -83,12 +84,10 @@ class Containerizer(ContainerizerRecovery, Process):
         directories = pool.run(self._make_directories, container_id, config, container.io_name)
         # Serialized here: the actor changes the config (the rootfs) while the pool writes.
         framed = checkpoint.framed(config)
-        checkpointed = directories.then(lambda _: pool.run(
-            checkpoint.write_atomic,
-            paths.container_config_path(self._flags.work_dir, container_id), framed))
+        checkpointed = pool.run(self._checkpoint_first_config, container_id, framed)
         # Files for the checkpoints still to come, made while nothing waits for them.
-        spares = directories.then(lambda _: pool.run(
-            checkpoint.make_spares, self._spared_checkpoints(container_id, config)))
+        spares = await_all([directories, checkpointed]).then(
+            lambda _: pool.run(self._make_spares, container_id, config))
         spares.on_failed(lambda message: log.warning("%s: no spare checkpoint files: %s",
                                                      key, message))
         if _has_image(config):
@@ -164,27 +163,32 @@ class Containerizer(ContainerizerRecovery, Process):
             _remove_file(switchboard_file)
         status_path = paths.container_status_path(self._flags.runtime_dir, container_id)
         _remove_file(status_path)
-        _remove_file(status_path + ".command")
-        _remove_file(paths.container_pid_path(self._flags.work_dir, container_id))
-        _remove_file(paths.container_termination_path(self._flags.work_dir, container_id))
+        _remove_file(command_status_path(status_path))
         os.makedirs(config.directory, mode=0o750, exist_ok=True)
         if config.HasField("user"):
             uid, gid, _ = user_ids(config.user)
             os.chown(config.directory, uid, gid)
-        if _has_image(config):
-            # Made here, alongside provisioning, rather than at the fork.
-            for name in ("stdout", "stderr"):
-                os.close(os.open(os.path.join(config.directory, name),
-                                 os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
 
-    def _spared_checkpoints(self, container_id: ContainerID, config: ContainerConfig
-                            ) -> list[str]:
+    def _checkpoint_first_config(self, container_id: ContainerID, framed: bytes) -> None:
+        """Blocking: the config on disk, a previous run's pid and termination gone."""
+        work_dir = self._flags.work_dir
+        _remove_file(paths.container_pid_path(work_dir, container_id))
+        _remove_file(paths.container_termination_path(work_dir, container_id))
+        checkpoint.write_atomic(paths.container_config_path(work_dir, container_id), framed)
+
+    def _make_spares(self, container_id: ContainerID, config: ContainerConfig) -> None:
+        """Blocking: spare files for the checkpoints to come, the file in which
+        the container's init records its command's status, stdout and stderr."""
         work_dir = self._flags.work_dir
         spared = [paths.container_pid_path(work_dir, container_id),
                   paths.container_termination_path(work_dir, container_id)]
         if _has_image(config):
             spared.append(paths.container_config_path(work_dir, container_id))
-        return spared
+        checkpoint.make_spares(spared)
+        status = paths.container_status_path(self._flags.runtime_dir, container_id)
+        _touch(command_status_path(status), 0o600)
+        for name in ("stdout", "stderr"):  # else made at the fork
+            _touch(os.path.join(config.directory, name), 0o644)
 
     def _provision(self, key: str) -> Future[ProvisionInfo]:
         """The root filesystem of the container's image."""
@@ -247,6 +251,7 @@ class Containerizer(ContainerizerRecovery, Process):
             # Closing the sync pipe (on destroy) makes the child exit unrun.
             raise Failure("Container destroyed while forking")
         container.pid = pid
+        container.own_pid_namespace = "pid" in request.clone
         container.status = self._launcher.wait(pid, request.status_path)
         container.status.on_any(defer(self.pid, lambda _: self._reaped(key)))
         log.info("%s: forked pid %d", key, pid)
@@ -377,6 +382,11 @@ class Containerizer(ContainerizerRecovery, Process):
             return
         status = container.status or self._launcher.wait(pid, paths.container_status_path(
             self._flags.runtime_dir, container.container_id))
+        if container.exited and container.own_pid_namespace and launch_settled.is_ready():
+            # Its init is reaped, so nothing runs in the namespace any more
+            # (the kernel kills and reaps it all first): the rootfses can go
+            # while the launcher makes sure.
+            container.removing = self._destroy_provisioned(key)
         killed = self._launcher.destroy(container.container_id, pid)
         killed.on_failed(lambda message: log.error("%s: %s", key, message))
         await_all([killed, status, launch_settled]).then(
@@ -394,7 +404,7 @@ class Containerizer(ContainerizerRecovery, Process):
         """
         container = self._containers[key]
         handles = list(reversed(self._isolators_for(container)))
-        removed = self._destroy_provisioned(key)
+        removed = container.removing or self._destroy_provisioned(key)
         self._cleanup_isolators(key, container.container_id, handles).then(
             defer(self.pid, lambda _: self._destroy_checkpoint(key, status, removed)))
 
@@ -696,6 +706,10 @@ def _has_image(config: ContainerConfig) -> bool:
 
 def _is_standalone(config: ContainerConfig) -> bool:
     return not config.HasField("executor_info")
+
+
+def _touch(path: str, mode: int) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, mode))
 
 
 def _remove_file(path: str) -> None:

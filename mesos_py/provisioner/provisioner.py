@@ -61,7 +61,9 @@ class ProvisionerConfig:
     gc_disk: str | None = None  # the directory whose filesystem the image GC watches
 
 
-SPARE_DELAY = 0.05  # seconds after a provisioning before the next spare is made
+# Deleting destroyed rootfses and making the next spare wait this long after
+# a destroy: the destroy's answer (a WAIT) goes out first.
+TIDY_DELAY = 0.005
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Provisioner(Process):
         # busy ext4); None while none is ready.
         self._spare: _Spare | None = None
         self._making_spare = False
+        self._trash: list[str] = []  # moved there by destroys, to delete
 
     @property
     def backend(self) -> str:
@@ -245,10 +248,7 @@ class Provisioner(Process):
             info.provisioning.remove(provisioned)
         if provisioned.is_ready():
             log.info("%s: provisioned rootfs %s", key, provisioned.value().rootfs)
-        if self._spare is None:
-            # A moment later: the launch that took the last one has its own
-            # directories and fsyncs to do first.
-            delay(self.runtime.clock, SPARE_DELAY, self.pid, self._make_spare)
+
 
     # ============================================================ destroy
     def destroy(self, container_id: ContainerID) -> Future[bool]:
@@ -299,21 +299,29 @@ class Provisioner(Process):
             return trash
 
         moved = self.runtime.pool.run(unmount_and_move)
-        pool, backends = self.runtime.pool, self._backends
-        moved.on_ready(lambda trash: _delete_later(pool, [trash] if trash else [], backends))
-        removed = moved.then(lambda _: True)
-        return removed.on_any(defer(self.pid, lambda f: self._destroyed(key, f)))
+        moved.on_any(defer(self.pid, lambda f: self._destroyed(key, f)))
+        return moved.then(lambda _: True)
 
-    def _destroyed(self, key: str, removed: Future[bool]) -> None:
-        if removed.is_ready():
+    def _destroyed(self, key: str, moved: Future[str | None]) -> None:
+        if moved.is_ready():
             self._infos.pop(key, None)
+            trash = moved.value()
+            if trash is not None:
+                self._trash.append(trash)
+            delay(self.runtime.clock, TIDY_DELAY, self.pid, self._tidy)
         else:
             # Another destroy (or the next recovery) will try again.
             info = self._infos.get(key)
             if info is not None:
                 info.destroying = None
             log.error("%s: failed to destroy its root filesystems: %s", key,
-                      removed.failure() if removed.is_failed() else "discarded")
+                      moved.failure() if moved.is_failed() else "discarded")
+
+    def _tidy(self) -> None:
+        """Background work after destroys: delete the trash, make a spare."""
+        trash, self._trash = self._trash, []
+        _delete_later(self.runtime.pool, trash, self._backends)
+        self._make_spare()
 
     # ============================================================== prune
     def prune(self, excluded_images: Sequence[Image]) -> Future[None]:

@@ -119,12 +119,15 @@ def test_launch_then_wait_gives_the_raw_status(harness: Harness) -> None:
 
 
 def test_second_launch_of_the_same_id_is_already_launched(harness: Harness) -> None:
-    harness.first.stage(prepare=True)
+    gate, _ = harness.first.stage(prepare=True)
     container_id, first = harness.launch("twice", "true")
     _, second = harness.launch("twice", "true")
     assert await_ready(second) is LaunchResult.ALREADY_LAUNCHED
     assert first.is_pending()
-    await_ready(dispatch(harness.containerizer, Containerizer.destroy, container_id))
+    # A destroy waits for a prepare in flight (as Mesos's does): let it end.
+    destroy = dispatch(harness.containerizer, Containerizer.destroy, container_id)
+    gate.set(None)
+    await_ready(destroy)
 
 
 def test_destroy_while_preparing_waits_for_prepare_and_never_forks(harness: Harness) -> None:
