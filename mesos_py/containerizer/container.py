@@ -51,6 +51,8 @@ class Container:
     discard_on_failure: bool = False
     provisioning: Future[Any] | None = None  # the image's rootfs, while it is made
     removing: Future[Any] | None = None      # its rootfses' removal, once begun
+    config_written: Future[Any] | None = None  # the config's checkpoint with the rootfs
+    spares: Future[Any] | None = None  # the files made ahead for its checkpoints
     own_pid_namespace: bool = False          # its first process is a pid namespace's init
     cwd: str | None = None           # where its command started, as the container sees it
     sandbox_env: str | None = None   # its MESOS_SANDBOX

@@ -90,6 +90,7 @@ class Containerizer(ContainerizerRecovery, Process):
             lambda _: pool.run(self._make_spares, container_id, config))
         spares.on_failed(lambda message: log.warning("%s: no spare checkpoint files: %s",
                                                      key, message))
+        container.spares = spares  # a destroy waits for it: it writes in the meta dir
         if _has_image(config):
             # Provisioning overlaps the config's first checkpoint (an fsync),
             # which makes a launch the agent does not live to finish known at
@@ -202,10 +203,12 @@ class Containerizer(ContainerizerRecovery, Process):
     def _prepare_provisioned(self, key: str, provisioned: ProvisionInfo
                              ) -> Future[list[ContainerLaunchInfo]]:
         # The config's checkpoint with the rootfs (an fsync) overlaps the
-        # isolators' prepare; the fork waits for both, so recovery knows the
-        # rootfs and the image's runtime config before any process runs in it.
-        written = self._checkpoint_provisioned(key, provisioned)
-        return _all_completed([written, self._prepare(key)]).then(lambda both: both[1])
+        # isolators' prepare and the fork; the release waits for it, so
+        # recovery knows the rootfs and the image's runtime config before
+        # the command runs in it.
+        self._live(key, "provisioning").config_written = \
+            self._checkpoint_provisioned(key, provisioned)
+        return self._prepare(key)
 
     def _checkpoint_provisioned(self, key: str, provisioned: ProvisionInfo) -> Future[None]:
         container = self._live(key, "provisioning")
@@ -262,7 +265,8 @@ class Containerizer(ContainerizerRecovery, Process):
         path = paths.container_pid_path(self._flags.work_dir, container.container_id)
         checkpointed = self._runtime_pool().run(checkpoint.checkpoint_text, path, record,
                                                 checkpoint.spare_path(path))
-        return _all_completed([checkpointed, self._isolate(key, pid)])
+        return _all_completed([checkpointed, self._isolate(key, pid),
+                               container.config_written or Future.ready(None)])
 
     def _isolate(self, key: str, pid: int) -> Future[Any]:
         container = self._transition(key, State.ISOLATING)
@@ -365,6 +369,12 @@ class Containerizer(ContainerizerRecovery, Process):
             container.launch.discard()
         if not container.fork_started:
             container.forked.set(None)  # DESTROYING: `_fork` will refuse to start
+        if container.exited and container.own_pid_namespace and _settled_now(
+                container.launch, container.config_written):
+            # Its init is reaped, so nothing runs in the namespace any more
+            # (the kernel kills and reaps it all first): the rootfses can go
+            # while the launcher makes sure.
+            container.removing = self._destroy_provisioned(key)
         # Whatever the launch reached, wait for its fork to settle so that no
         # process is left behind unknown.
         container.forked.future.then(defer(self.pid, lambda pid: self._destroy_launcher(key, pid)))
@@ -373,7 +383,8 @@ class Containerizer(ContainerizerRecovery, Process):
         container = self._containers[key]
         # Isolators are cleaned up only once the launch has settled: a
         # `prepare` or `isolate` still in flight must not race its `cleanup`.
-        launch_settled = settled(container.launch)
+        launch_settled = await_all([settled(container.launch), settled(container.spares),
+                                    settled(container.config_written)])
         if pid is None:
             # Nothing was forked, but a cgroup may remain (a launch that died
             # with the agent, or a process the launcher knows only by cgroup).
@@ -382,11 +393,6 @@ class Containerizer(ContainerizerRecovery, Process):
             return
         status = container.status or self._launcher.wait(pid, paths.container_status_path(
             self._flags.runtime_dir, container.container_id))
-        if container.exited and container.own_pid_namespace and launch_settled.is_ready():
-            # Its init is reaped, so nothing runs in the namespace any more
-            # (the kernel kills and reaps it all first): the rootfses can go
-            # while the launcher makes sure.
-            container.removing = self._destroy_provisioned(key)
         killed = self._launcher.destroy(container.container_id, pid)
         killed.on_failed(lambda message: log.error("%s: %s", key, message))
         await_all([killed, status, launch_settled]).then(
@@ -706,6 +712,10 @@ def _has_image(config: ContainerConfig) -> bool:
 
 def _is_standalone(config: ContainerConfig) -> bool:
     return not config.HasField("executor_info")
+
+
+def _settled_now(*futures: Future[Any] | None) -> bool:
+    return all(future is None or not future.is_pending() for future in futures)
 
 
 def _touch(path: str, mode: int) -> None:

@@ -99,7 +99,8 @@ class ForkServer:
                                    0o644))
             with self._lock:
                 self._seq += 1
-                message = dataclasses.asdict(request) | {"op": "launch", "seq": self._seq}
+                # A shallow copy: the fields are JSON already (asdict deep-copies).
+                message = vars(request) | {"op": "launch", "seq": self._seq}
                 self._launches[self._seq] = promise
                 self._sock.sendmsg([json.dumps(message).encode()],
                                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
