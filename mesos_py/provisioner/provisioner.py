@@ -318,7 +318,11 @@ class Provisioner(Process):
                       moved.failure() if moved.is_failed() else "discarded")
 
     def _tidy(self) -> None:
-        """Background work after destroys: delete the trash, make a spare."""
+        """Background work after destroys: delete the trash, make a spare;
+        never while a rootfs is being made (it would slow that launch)."""
+        if any(info.provisioning for info in self._infos.values()):
+            delay(self.runtime.clock, TIDY_DELAY, self.pid, self._tidy)
+            return
         trash, self._trash = self._trash, []
         _delete_later(self.runtime.pool, trash, self._backends)
         self._make_spare()

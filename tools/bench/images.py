@@ -3,9 +3,15 @@
 
 Prints, over N runs (default 30) with p50/p99, for the make-images test
 image (busybox, 2 layers, ~1 MiB), with the overlay backend:
-  1. LAUNCH + WAIT of /bin/true in the cached image, against `crun run` of
-     /bin/true in the same merged rootfs, alternately in the same run (ratio
-     of p50s), and LAUNCH_CONTAINER answered alone;
+  1. a cached-image container against `crun run` of the same merged rootfs,
+     alternately in the same run, both running linux_isolation.py's probe
+     program (`first FIFO`: its first system call opens the FIFO, so "the
+     command runs" is when the benchmark's reader wakes up), reached through
+     the scratch directory mounted at /tmp (a host_path volume; a bind mount
+     in the crun bundle), both with a pid and a mount namespace only:
+     launch latency (until the command runs; issue 3's measure), and the
+     whole cycle (LAUNCH + WAIT answered; crun until it exits, container
+     deleted), with the ratios of the p50s;
   2. first launch: LAUNCH_CONTAINER answered (pull + extract + mount +
      start) with an empty store, from the docker archive and from the local
      registry (a private one on a free loopback port, started by
@@ -49,7 +55,7 @@ sys.path.insert(0, ROOT)
 from tests.agent import AgentProcess  # noqa: E402
 from tests.images import IMAGES, Registry, derive_archive, make_images  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from linux_isolation import Client  # noqa: E402
+from linux_isolation import Client, FifoProbe, first_program  # noqa: E402
 
 ISOLATION = "--isolation=filesystem/linux,docker/runtime,namespaces/pid"
 
@@ -116,12 +122,27 @@ class Bench:
             samples.append(elapsed)
         return percentiles(samples)
 
-    def cached_launch(self, image: str) -> tuple[float, float]:
-        """(ms until LAUNCH_CONTAINER answered, ms until WAIT_CONTAINER answered)."""
+    def cached_launch(self, image: str, probe: FifoProbe) -> tuple[float, float]:
+        """(ms until the command ran, ms until WAIT_CONTAINER answered)."""
+        self.count += 1
+        container_id = f"c{self.count}"
+        info = container(image)
+        info["volumes"] = [{"container_path": "/tmp", "host_path": os.path.dirname(probe.path),
+                            "mode": "RW"}]
+        probe.arm()
         start = time.perf_counter()
-        container_id, launched = self.launch(image, {"value": "/bin/true", "shell": False})
+        try:
+            status, body = self.client.call({"type": "LAUNCH_CONTAINER", "launch_container": {
+                "container_id": {"value": container_id}, "container": info,
+                "command": {"shell": False, "value": "/tmp/first",
+                            "arguments": ["/tmp/first", "/tmp/" + os.path.basename(probe.path)]}}})
+            if status != 200:
+                raise RuntimeError(f"launch of {image}: {status} {body!r}")
+            first = probe.wait()
+        finally:
+            probe.release()
         self.wait(container_id)
-        return launched, (time.perf_counter() - start) * 1000
+        return (first - start) * 1000, (time.perf_counter() - start) * 1000
 
     def provisioning_ms(self, image: str, runs: int) -> tuple[float, float]:
         """The Provisioner's own time per container (rootfs made), from its log."""
@@ -151,18 +172,28 @@ class Bench:
 
 # ---------------------------------------------------------------- crun
 class Crun:
-    """`crun run` of /bin/true in a rootfs, as ../shared/tools/images/bench-launch does it."""
+    """`crun run` of the probe program in a rootfs: the default `crun spec`
+    (as ../shared/tools/images/bench-launch runs it) with the mesos-py
+    container's namespaces only (pid, mount), the rootfs read-only and the
+    probe's directory bind-mounted at /tmp."""
 
-    def __init__(self, scratch: str, rootfs: str) -> None:
+    def __init__(self, scratch: str, rootfs: str, probe: FifoProbe) -> None:
+        self.probe = probe
         self.bundle = os.path.join(scratch, "crun-bundle")
         os.makedirs(self.bundle)
         subprocess.run(["crun", "spec"], cwd=self.bundle, check=True)
         path = os.path.join(self.bundle, "config.json")
         with open(path) as source:
             config = json.load(source)
-        config["process"]["args"] = ["/bin/true"]
+        config["process"]["args"] = ["/tmp/first", "/tmp/" + os.path.basename(probe.path)]
         config["process"]["terminal"] = False
         config["root"] = {"path": rootfs, "readonly": True}
+        config.pop("hostname", None)  # needs a UTS namespace
+        config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
+                                         if n["type"] in ("pid", "mount")]
+        config["mounts"].append({"destination": "/tmp", "type": "bind",
+                                 "source": os.path.dirname(probe.path),
+                                 "options": ["rbind", "rw"]})
         with open(path, "w") as out:
             json.dump(config, out)
         self.mounted_hugetlb = False
@@ -184,29 +215,36 @@ class Crun:
             subprocess.run(["umount", "/sys/fs/cgroup/hugetlb"], check=False)
             os.rmdir("/sys/fs/cgroup/hugetlb")
 
-    def run(self, index: int) -> float:
-        """ms of one `crun run` of /bin/true, until it exits."""
+    def run(self, index: int) -> tuple[float, float]:
+        """(ms until the command ran, ms until `crun run` exited)."""
+        self.probe.arm()
         start = time.perf_counter()
-        subprocess.run(["crun", "run", "--bundle", self.bundle, f"mesos-py-bench-{index}"],
-                       check=True)
-        return (time.perf_counter() - start) * 1000
+        try:
+            process = subprocess.Popen(["crun", "run", "--bundle", self.bundle,
+                                        f"mesos-py-bench-{index}"])
+            first = self.probe.wait()
+        finally:
+            self.probe.release()
+        if process.wait() != 0:
+            raise RuntimeError(f"crun run exited with {process.returncode}")
+        return (first - start) * 1000, (time.perf_counter() - start) * 1000
 
 
 def interleaved(bench: Bench, crun: Crun, image: str, runs: int) -> dict[str, tuple[float, float]]:
     """Cached launches and crun runs alternately (after a few of each as warm-up),
     so both see the same machine: disk writeback and other load hit both."""
-    os.sync()  # the writes of the pulls before must not slow the fsyncs measured
+    os.sync()  # the writes before must not slow the fsyncs measured
     for index in range(5):
-        bench.cached_launch(image)
+        bench.cached_launch(image, crun.probe)
         crun.run(-1 - index)
-    launched, waited, crun_ms = [], [], []
+    samples: dict[str, list[float]] = {"ran": [], "waited": [], "crun_ran": [], "crun_exited": []}
     for index in range(runs):
-        first, done = bench.cached_launch(image)
-        launched.append(first)
-        waited.append(done)
-        crun_ms.append(crun.run(index))
-    return {"cached": percentiles(launched), "cached_wait": percentiles(waited),
-            "crun": percentiles(crun_ms)}
+        ran, waited = bench.cached_launch(image, crun.probe)
+        crun_ran, crun_exited = crun.run(index)
+        for name, value in (("ran", ran), ("waited", waited), ("crun_ran", crun_ran),
+                            ("crun_exited", crun_exited)):
+            samples[name].append(value)
+    return {name: percentiles(values) for name, values in samples.items()}
 
 
 def check_big_layer(store: str, megabytes: int) -> None:
@@ -266,8 +304,14 @@ def main() -> None:
         for bench in benches:
             bench.agent.start()
         overlay.wait(overlay.launch("busybox")[0])  # pulled: cached from here on
-        with Crun(scratch, merged_rootfs(os.path.join(scratch, "overlay", "store"),
-                                         scratch)) as crun:
+        shared = os.path.join(scratch, "shared")
+        os.makedirs(shared)
+        with open(os.path.join(shared, "first"), "wb") as out:
+            out.write(first_program())
+        os.chmod(os.path.join(shared, "first"), 0o755)
+        probe = FifoProbe(os.path.join(shared, "ran.fifo"))
+        with Crun(scratch, merged_rootfs(os.path.join(scratch, "overlay", "store"), scratch),
+                  probe) as crun:
             results.update(interleaved(overlay, crun, "busybox", runs))
         results["first_archive"] = overlay.first_launches("busybox", runs)
         results["first_registry"] = overlay.first_launches(
@@ -289,20 +333,23 @@ def main() -> None:
     def cell(value: tuple[float, float]) -> str:
         return f"{value[0]:8.2f} / {value[1]:8.2f}"
 
-    ratio = results["cached_wait"][0] / results["crun"][0]
+    launch_ratio = results["ran"][0] / results["crun_ran"][0]
+    cycle_ratio = results["waited"][0] / results["crun_exited"][0]
     print(f"mesos-py image benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"{runs} runs; p50 / p99 in ms")
     print()
     print("| measure | p50 / p99 ms |")
     print("|---|---|")
+    print(f"| cached image: LAUNCH_CONTAINER until the command runs | {cell(results['ran'])} |")
+    print(f"| crun run, same rootfs: until the command runs | {cell(results['crun_ran'])} |")
+    print(f"| ratio, launch latency (p50) | {launch_ratio:8.2f} |")
+    print(f"| cached image: LAUNCH + WAIT answered | {cell(results['waited'])} |")
+    print(f"| crun run, same rootfs: until it exits | {cell(results['crun_exited'])} |")
+    print(f"| ratio, whole cycle (p50) | {cycle_ratio:8.2f} |")
     print(f"| first launch from the docker archive (pull+extract+mount+start) | "
           f"{cell(results['first_archive'])} |")
     print(f"| first launch from the local registry (pull+extract+mount+start) | "
           f"{cell(results['first_registry'])} |")
-    print(f"| cached launch (LAUNCH_CONTAINER answered) | {cell(results['cached'])} |")
-    print(f"| cached LAUNCH + WAIT of /bin/true | {cell(results['cached_wait'])} |")
-    print(f"| crun run /bin/true, same rootfs | {cell(results['crun'])} |")
-    print(f"| ratio LAUNCH + WAIT / crun run (p50) | {ratio:8.2f} |")
     print(f"| overlay set-up, test image (~1 MiB) | {cell(results['overlay_small'])} |")
     print(f"| overlay set-up, + {args.big_mb} MB layer | {cell(results['overlay_big'])} |")
     print(f"| copy set-up, test image | {cell(results['copy_small'])} |")
