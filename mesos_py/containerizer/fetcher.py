@@ -12,7 +12,7 @@ in the sandbox and moved into place only once every URI succeeded; a failure
 removes the staging directory and fails the launch (400 on LAUNCH_CONTAINER).
 What the fetcher does is logged to the sandbox's `stderr`.
 
-The cache (`cache: true`): under `--fetcher_cache_dir` (emptied at start), at
+The cache (`cache: true`): under `--fetcher_cache_dir` (removed at start, made on first use), at
 most `--fetcher_cache_size` bytes, keyed by (user, URI), least recently used
 entries evicted first. Concurrent fetches of one entry download it once. A
 resource of unknown size, or bigger than the cache, bypasses it.
@@ -83,7 +83,7 @@ class Fetcher(Process):
 
     def initialize(self) -> None:
         # The cache is transient: what an earlier agent left is not trusted.
-        self._cleared = self.runtime.pool.run(_reset_directory, self._config.cache_dir)
+        self._cleared = self.runtime.pool.run(_clear_directory, self._config.cache_dir)
         self._cleared.on_failed(lambda message: log.error("Fetcher cache: %s", message))
 
     @property
@@ -200,9 +200,9 @@ def create_fetcher(runtime: Any, flags: Any) -> "PID[Fetcher]":
 
 
 # ========================================================== blocking work
-def _reset_directory(path: str) -> None:
+def _clear_directory(path: str) -> None:
+    """What a previous run cached is gone (as Mesos does); made again on first use."""
     shutil.rmtree(path, ignore_errors=True)
-    os.makedirs(path, exist_ok=True)
 
 
 def _remove_quietly(path: str) -> None:
@@ -213,6 +213,7 @@ def _remove_quietly(path: str) -> None:
 
 
 def _download_to_cache(uri: str, path: str, stall_timeout: float) -> int:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = path + ".partial"
     try:
         size = download(uri, partial, stall_timeout)
