@@ -12,8 +12,13 @@ first), as deleting an overlay's scratch space takes milliseconds.
 The layers a container uses are written to its `layers` file while its
 rootfs is made, and `provision` answers once both are done: no process runs
 in a rootfs whose layers are not on disk, so that image GC after a restart
-still knows them (a launch cut short is destroyed at recovery). What is on disk is the truth at recovery: every container
-directory there belongs to a recovered container or is destroyed.
+still knows them (a launch cut short is destroyed at recovery). What is on
+disk is the truth at recovery: every container directory there belongs to a
+recovered container or is destroyed.
+
+A spare container directory (the backend's empty directories) is made at
+recovery and after destroys, while no rootfs is being made; a container's
+first rootfs takes it by one rename.
 
 `provision` and `destroy` run concurrently; `prune` (PRUNE_IMAGES and the
 automatic image GC) runs alone, as Mesos's read-write lock arranges.
@@ -210,12 +215,13 @@ class Provisioner(Process):
         return await_all([written, made]).then(lambda _: written.then(lambda _: made))
 
     def _take_spare(self, info: _Info, backend: str) -> _Spare | None:
-        """The spare directory, for a container's first rootfs; a new one is begun."""
+        """The spare directory, for a container's first rootfs (the next one
+        is made after a destroy)."""
         spare = self._spare
         first = sum(len(ids) for ids in info.rootfses.values()) == 1
         if spare is None or spare.backend != backend or not first:
             return None
-        self._spare = None  # the next one is made once this provisioning is done
+        self._spare = None
         return spare
 
     def _make_spare(self) -> None:
@@ -248,7 +254,6 @@ class Provisioner(Process):
             info.provisioning.remove(provisioned)
         if provisioned.is_ready():
             log.info("%s: provisioned rootfs %s", key, provisioned.value().rootfs)
-
 
     # ============================================================ destroy
     def destroy(self, container_id: ContainerID) -> Future[bool]:
