@@ -34,7 +34,8 @@ DEFAULT_GRACE = 3.0
 # later: when its container hit a limit (the kernel's OOM killer), the agent
 # destroys the container meanwhile and reports the task with the limitation's
 # reason, as it does for Mesos's executor (which notices deaths on a 100ms
-# reaper tick).
+# reaper tick). A shell whose child was so killed exits 137 (128 + SIGKILL):
+# the same wait.
 UNEXPLAINED_KILL_DELAY = 1.5
 # How long to wait for the agent to acknowledge the terminal update.
 TERMINAL_ACK_TIMEOUT = 60.0
@@ -120,7 +121,7 @@ class CommandExecutor(Handler):
     def _wait(self) -> None:
         assert self.process is not None
         status = self.process.wait()
-        if status == -signal.SIGKILL and not self.killed:
+        if status in (-signal.SIGKILL, 128 + signal.SIGKILL) and not self.killed:
             time.sleep(UNEXPLAINED_KILL_DELAY)
         self.driver.post(lambda: self._exited(status))
 
