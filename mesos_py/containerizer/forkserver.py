@@ -114,13 +114,13 @@ def record_status(status_path: str, own_status: int) -> int:
             text = source.read().strip()
     except OSError:
         text = ""
-    status = int(text) if text.isdigit() else own_status
     if text.isdigit():
         try:
             os.rename(recorded, status_path)
-            return status
+            return int(text)
         except OSError:
             pass
+    status = int(text) if text.isdigit() else own_status
     _unlink_quietly(recorded)
     write_status(status_path, status)
     return status
