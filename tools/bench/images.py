@@ -27,7 +27,7 @@ of files (every PRUNE_IMAGES), and on an ext4 without a journal (this
 machine's root filesystem) every file created during the next minute or more
 pays for them (ext4 skips recently deleted inodes one by one when it
 allocates one: find_inode_bit -> recently_deleted in `perf`), which a
-container launch (~25 files and directories) feels and `crun run` (~3) not.
+container launch (about a dozen files and directories) feels and `crun run` (~3) not.
 
 Usage: .venv/bin/python tools/bench/images.py [--runs 30] [--big-mb 200]
 Needs root (mounts, crun); crun comes from Debian (apt-get install crun).
@@ -89,15 +89,18 @@ class Bench:
             self._client = Client(self.agent.port, "/api/v1")
         return self._client
 
-    def launch(self, image: str, command: str | dict[str, Any] = "true") -> tuple[str, float]:
+    def launch(self, image: str, command: str | dict[str, Any] = "true",
+               volumes: list[dict[str, Any]] | None = None) -> tuple[str, float]:
         self.count += 1
         container_id = f"c{self.count}"
         if isinstance(command, str):
             command = {"value": command}
+        info = container(image)
+        if volumes:
+            info["volumes"] = volumes
         start = time.perf_counter()
         status, body = self.client.call({"type": "LAUNCH_CONTAINER", "launch_container": {
-            "container_id": {"value": container_id}, "command": command,
-            "container": container(image)}})
+            "container_id": {"value": container_id}, "command": command, "container": info}})
         elapsed = (time.perf_counter() - start) * 1000
         if status != 200:
             raise RuntimeError(f"launch of {image}: {status} {body!r}")
@@ -107,6 +110,11 @@ class Bench:
         status, result = self.client.wait(container_id)
         if status != 200 or result["wait_container"].get("exit_status") != 0:
             raise RuntimeError(f"{container_id} ended with {status} {result}")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.agent.cleanup()
 
     def prune(self) -> None:
         status, body = self.client.call({"type": "PRUNE_IMAGES", "prune_images": {}})
@@ -124,20 +132,14 @@ class Bench:
 
     def cached_launch(self, image: str, probe: FifoProbe) -> tuple[float, float]:
         """(ms until the command ran, ms until WAIT_CONTAINER answered)."""
-        self.count += 1
-        container_id = f"c{self.count}"
-        info = container(image)
-        info["volumes"] = [{"container_path": "/tmp", "host_path": os.path.dirname(probe.path),
-                            "mode": "RW"}]
+        command = {"shell": False, "value": "/tmp/first",
+                   "arguments": ["/tmp/first", "/tmp/" + os.path.basename(probe.path)]}
+        volumes = [{"container_path": "/tmp", "host_path": os.path.dirname(probe.path),
+                    "mode": "RW"}]
         probe.arm()
         start = time.perf_counter()
         try:
-            status, body = self.client.call({"type": "LAUNCH_CONTAINER", "launch_container": {
-                "container_id": {"value": container_id}, "container": info,
-                "command": {"shell": False, "value": "/tmp/first",
-                            "arguments": ["/tmp/first", "/tmp/" + os.path.basename(probe.path)]}}})
-            if status != 200:
-                raise RuntimeError(f"launch of {image}: {status} {body!r}")
+            container_id, _ = self.launch(image, command, volumes)
             first = probe.wait()
         finally:
             probe.release()
@@ -324,9 +326,7 @@ def main() -> None:
         results["copy_big"] = copy.provisioning_ms("big", 3)
     finally:
         for bench in benches:
-            if bench._client is not None:
-                bench._client.close()
-            bench.agent.cleanup()
+            bench.close()
         registry.stop()
         remove_scratch(scratch)
 
